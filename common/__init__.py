@@ -1,0 +1,1 @@
+"""What producers, workers and training must agree on: wire format, settings, errors, Redis."""

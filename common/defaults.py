@@ -1,0 +1,45 @@
+"""Every default in one place. Settings read these; nothing else hard-codes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Redis and queues
+DEFAULT_REDIS_URL: str | None = None  # None: start the embedded redis-server
+DEFAULT_QUEUE_NAME = "ferstream-frames"
+DEFAULT_KEY_PREFIX = "ferstream"
+DEFAULT_RESULTS_STREAM_MAXLEN = 1000
+DEFAULT_JOB_RESULT_TTL_SECONDS = 30
+DEFAULT_JOB_FAILURE_TTL_SECONDS = 600
+DEFAULT_MAX_FRAME_AGE_SECONDS = 2.0
+
+# Frame limits, checked before any decoding
+DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_FRAME_PIXELS = 3840 * 2160
+
+# Face detection (OpenCV Haar cascade)
+DEFAULT_CASCADE_FILE = "haarcascade_frontalface_default.xml"
+DEFAULT_DETECT_SCALE_FACTOR = 1.1
+DEFAULT_DETECT_MIN_NEIGHBORS = 5
+DEFAULT_DETECT_MIN_FACE_SIZE = 40
+DEFAULT_DETECT_DOWNSCALE = 1.0  # 0.5 detects on a half-size frame
+DEFAULT_FACE_MARGIN = 0.1
+
+# Emotion model
+DEFAULT_MODEL_PATH = PROJECT_ROOT / "models" / "ferstream-mnv2.keras"
+DEFAULT_MODEL_FACE_SIZE = 48  # the model's input: a 48x48 grayscale face, as in FER2013
+DEFAULT_FLIP_TTA = False
+
+# Producers
+DEFAULT_TARGET_FPS = 10.0
+DEFAULT_JPEG_QUALITY = 85
+DEFAULT_MAX_FRAME_SIDE = 1280
+DEFAULT_RECONNECT_BACKOFF_SECONDS = (0.5, 10.0)
+
+# Data
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "fer2013"
+
+# Worker pool
+DEFAULT_CONCURRENCY = 1

@@ -1,0 +1,70 @@
+"""The project's exceptions.
+
+    FerStreamError
+    ├── InvalidFrame          a frame's image cannot be used (``reason`` says why)
+    ├── SchemaError           a wire message does not match the schema
+    ├── ModelError            the emotion model cannot be loaded or run
+    ├── BrokerUnavailable     Redis cannot be reached
+    ├── SourceError           a camera, file, stream or folder cannot be opened or read
+    ├── ForeignJobRefused     a queued job names a function that is not the project's
+    └── DatasetError          training or evaluation data is missing or malformed
+
+Every error carries a message that states what was expected and what arrived.
+``InvalidFrame.reason`` and ``SchemaError.reason`` are bounded labels used for counting.
+"""
+
+from __future__ import annotations
+
+
+class FerStreamError(Exception):
+    """Root of every error this project raises on purpose."""
+
+    reason = "error"
+
+
+class InvalidFrame(FerStreamError):
+    """A frame's image bytes cannot be turned into pixels."""
+
+    REASONS = frozenset({"decode", "truncated", "too_large", "empty"})
+
+    def __init__(self, message: str, reason: str = "decode") -> None:
+        if reason not in self.REASONS:
+            raise ValueError(f"unknown InvalidFrame reason {reason!r}")
+        super().__init__(message)
+        self.reason = reason
+
+
+class SchemaError(FerStreamError):
+    """A wire message is not valid msgpack or does not match its schema."""
+
+    reason = "schema"
+
+
+class ModelError(FerStreamError):
+    """The emotion model or face detector cannot be loaded or run."""
+
+    reason = "model"
+
+
+class BrokerUnavailable(FerStreamError):
+    """Redis cannot be reached."""
+
+    reason = "broker"
+
+
+class SourceError(FerStreamError):
+    """A frame source cannot be opened or read."""
+
+    reason = "source"
+
+
+class ForeignJobRefused(FerStreamError):
+    """A job names a function outside the project's allow-list."""
+
+    reason = "foreign_job"
+
+
+class DatasetError(FerStreamError):
+    """Training or evaluation data is missing or malformed."""
+
+    reason = "dataset"

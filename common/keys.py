@@ -1,0 +1,22 @@
+"""Every Redis key and channel name the project uses, derived from ``Settings.key_prefix``.
+
+RQ's own keys (queues, jobs, registries) live under RQ's ``rq:`` prefix and are not
+listed here. Camera ids are checked by ``common.wire`` before they reach a key name.
+"""
+
+from __future__ import annotations
+
+
+def results_channel(prefix: str, camera_id: str) -> str:
+    """Pub/sub channel a worker publishes a camera's encoded ``Result`` messages on."""
+    return f"{prefix}:results:{camera_id}"
+
+
+def results_stream(prefix: str, camera_id: str) -> str:
+    """Redis Stream (approximate MAXLEN) keeping a camera's recent ``Result`` messages."""
+    return f"{prefix}:stream:{camera_id}"
+
+
+def cameras_set(prefix: str) -> str:
+    """Set of the camera ids that have produced at least one result."""
+    return f"{prefix}:cameras"

@@ -1,0 +1,103 @@
+"""One frozen settings object, built once from environment variables and CLI options."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from common import defaults
+from common.errors import FerStreamError
+
+ENV_PREFIX = "FERSTREAM_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a producer, worker or command needs to know, in one place.
+
+    Each field can be set from the environment as ``FERSTREAM_<FIELD>`` (upper case);
+    ``REDIS_URL`` is read first for the Redis address, as rq does.
+    """
+
+    redis_url: str | None = defaults.DEFAULT_REDIS_URL
+    queue_name: str = defaults.DEFAULT_QUEUE_NAME
+    key_prefix: str = defaults.DEFAULT_KEY_PREFIX
+    results_stream_maxlen: int = defaults.DEFAULT_RESULTS_STREAM_MAXLEN
+    job_result_ttl: int = defaults.DEFAULT_JOB_RESULT_TTL_SECONDS
+    job_failure_ttl: int = defaults.DEFAULT_JOB_FAILURE_TTL_SECONDS
+    max_frame_age: float = defaults.DEFAULT_MAX_FRAME_AGE_SECONDS
+    max_frame_bytes: int = defaults.DEFAULT_MAX_FRAME_BYTES
+    max_frame_pixels: int = defaults.DEFAULT_MAX_FRAME_PIXELS
+    detect_scale_factor: float = defaults.DEFAULT_DETECT_SCALE_FACTOR
+    detect_min_neighbors: int = defaults.DEFAULT_DETECT_MIN_NEIGHBORS
+    detect_min_face_size: int = defaults.DEFAULT_DETECT_MIN_FACE_SIZE
+    detect_downscale: float = defaults.DEFAULT_DETECT_DOWNSCALE
+    face_margin: float = defaults.DEFAULT_FACE_MARGIN
+    model_path: Path = defaults.DEFAULT_MODEL_PATH
+    flip_tta: bool = defaults.DEFAULT_FLIP_TTA
+    data_dir: Path = defaults.DEFAULT_DATA_DIR
+    concurrency: int = defaults.DEFAULT_CONCURRENCY
+    threads_per_worker: int = 0  # 0: cores divided by concurrency
+
+    def __post_init__(self) -> None:
+        positive = ("results_stream_maxlen", "max_frame_bytes", "max_frame_pixels", "concurrency")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise FerStreamError(f"setting {name} must be > 0, got {getattr(self, name)!r}")
+        if self.detect_scale_factor <= 1.0:
+            raise FerStreamError(
+                f"setting detect_scale_factor must be > 1.0, got {self.detect_scale_factor!r}"
+            )
+        if not 0.05 <= self.detect_downscale <= 1.0:
+            raise FerStreamError(
+                f"setting detect_downscale must be in [0.05, 1.0], got {self.detect_downscale!r}"
+            )
+        if self.max_frame_age <= 0:
+            raise FerStreamError(f"setting max_frame_age must be > 0, got {self.max_frame_age!r}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``env`` (default ``os.environ``), then apply non-None overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        if env.get("REDIS_URL"):
+            values["redis_url"] = env["REDIS_URL"]
+        for field in fields(cls):
+            raw = env.get(ENV_PREFIX + field.name.upper())
+            if raw is not None and raw != "":
+                values[field.name] = _parse(field.name, str(field.type), raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def worker_threads(self, cores: int | None = None) -> int:
+        """Threads each worker process may use so N processes do not oversubscribe the cores."""
+        if self.threads_per_worker > 0:
+            return self.threads_per_worker
+        return max(1, (cores or os.cpu_count() or 1) // self.concurrency)
+
+
+def _parse(name: str, type_name: str, raw: str) -> Any:
+    try:
+        if "bool" in type_name:
+            lowered = raw.strip().lower()
+            if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError(raw)
+            return lowered in {"1", "true", "yes", "on"}
+        if "int" in type_name:
+            return int(raw)
+        if "float" in type_name:
+            return float(raw)
+        if "Path" in type_name:
+            return Path(raw)
+    except ValueError as exc:
+        raise FerStreamError(
+            f"environment variable {ENV_PREFIX}{name.upper()}: expected {type_name}, got {raw!r}"
+        ) from exc
+    return raw

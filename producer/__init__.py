@@ -1,0 +1,1 @@
+"""Capturing frames (cameras, files, streams, synthetic scenes) and submitting them to Redis."""

@@ -1,0 +1,94 @@
+"""Putting frames on the RQ queue, as msgpack ``Frame`` messages, never pickled."""
+
+from __future__ import annotations
+
+import math
+
+import redis
+from rq import Queue
+
+from common.errors import BrokerUnavailable
+from common.keys import cameras_set
+from common.serializer import MsgpackSerializer
+from common.settings import Settings
+from common.wire import Frame
+from producer.encoding import encode_jpeg, fit_within, scale_boxes
+from producer.sources import CapturedFrame
+
+# By name, so that producers never import the worker (or TensorFlow) to enqueue its job.
+PROCESS_FRAME_JOB = "worker.jobs.process_frame"
+
+
+class FrameSubmitter:
+    """Encodes captured frames and enqueues one ``process_frame`` job per frame."""
+
+    def __init__(self, connection: redis.Redis[bytes], settings: Settings) -> None:
+        self.connection = connection
+        self.settings = settings
+        self.queue = Queue(settings.queue_name, connection=connection, serializer=MsgpackSerializer)
+        self.cameras_key = cameras_set(settings.key_prefix)
+
+    def build_frame(
+        self,
+        camera_id: str,
+        frame_number: int,
+        captured: CapturedFrame,
+        *,
+        jpeg_quality: int,
+        max_side: int,
+    ) -> Frame:
+        """The wire message for ``captured``: shrunk, JPEG-encoded, face boxes rescaled."""
+        image, factor = fit_within(captured.image, max_side)
+        height, width = image.shape[:2]
+        return Frame(
+            camera_id=camera_id,
+            frame_number=frame_number,
+            captured_at=captured.captured_at,
+            image=encode_jpeg(image, jpeg_quality),
+            width=width,
+            height=height,
+            encoding="jpeg",
+            metadata=scale_boxes(captured.metadata, factor),
+        )
+
+    def submit(
+        self,
+        camera_id: str,
+        frame_number: int,
+        captured: CapturedFrame,
+        *,
+        jpeg_quality: int,
+        max_side: int,
+    ) -> str:
+        """Enqueue one frame; returns the job id. ``BrokerUnavailable`` if Redis fails."""
+        frame = self.build_frame(
+            camera_id, frame_number, captured, jpeg_quality=jpeg_quality, max_side=max_side
+        )
+        return self.enqueue(frame)
+
+    def enqueue(self, frame: Frame) -> str:
+        """Enqueue an already built frame and record its camera; returns the job id."""
+        settings = self.settings
+        description = (
+            f"process_frame camera={frame.camera_id} n={frame.frame_number} "
+            f"{frame.width}x{frame.height} {frame.encoding} {len(frame.image)} bytes"
+        )
+        try:
+            pipeline = self.connection.pipeline()
+            job = self.queue.enqueue_call(
+                PROCESS_FRAME_JOB,
+                args=(frame.encode(),),
+                ttl=math.ceil(settings.max_frame_age),
+                result_ttl=settings.job_result_ttl,
+                failure_ttl=settings.job_failure_ttl,
+                description=description,
+                pipeline=pipeline,
+            )
+            pipeline.sadd(self.cameras_key, frame.camera_id)
+            pipeline.execute()
+        except (redis.RedisError, OSError) as exc:
+            raise BrokerUnavailable(
+                f"queue {settings.queue_name!r}: expected Redis to accept frame "
+                f"{frame.camera_id}#{frame.frame_number}, got {type(exc).__name__}: {exc}"
+            ) from exc
+        return str(job.id)

@@ -1,0 +1,1 @@
+"""Training and evaluation of the project's MobileNetV2 emotion model on FER2013."""
