@@ -18,5 +18,10 @@ def results_stream(prefix: str, camera_id: str) -> str:
 
 
 def cameras_set(prefix: str) -> str:
-    """Set of the camera ids that have produced at least one result."""
+    """Set of the camera ids that have submitted at least one frame."""
     return f"{prefix}:cameras"
+
+
+def counts_hash(prefix: str, camera_id: str) -> str:
+    """Hash of one camera's frame counters (see ``common.accounting``)."""
+    return f"{prefix}:counts:{camera_id}"

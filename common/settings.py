@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -72,6 +73,23 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
+    @property
+    def queued_job_ttl(self) -> int:
+        """Seconds a queued frame job may live in Redis.
+
+        Longer than ``max_frame_age`` so a worker sees a stale frame and counts it as
+        dropped rather than Redis expiring it silently; short enough to bound memory.
+        """
+        return math.ceil(self.max_frame_age) + 60
+
+    def to_env(self) -> dict[str, str]:
+        """Environment variables that rebuild these settings in a child process."""
+        env = {ENV_PREFIX + f.name.upper(): _format(getattr(self, f.name)) for f in fields(self)}
+        env.pop(ENV_PREFIX + "REDIS_URL")
+        if self.redis_url:
+            env["REDIS_URL"] = self.redis_url
+        return env
+
     def with_changes(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
         return replace(self, **changes)
@@ -81,6 +99,14 @@ class Settings:
         if self.threads_per_worker > 0:
             return self.threads_per_worker
         return max(1, (cores or os.cpu_count() or 1) // self.concurrency)
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _parse(name: str, type_name: str, raw: str) -> Any:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import redis
 from rq import Queue
 
+from common.accounting import SUBMITTED, count
 from common.errors import BrokerUnavailable
 from common.keys import cameras_set
 from common.serializer import MsgpackSerializer
@@ -78,13 +77,14 @@ class FrameSubmitter:
             job = self.queue.enqueue_call(
                 PROCESS_FRAME_JOB,
                 args=(frame.encode(),),
-                ttl=math.ceil(settings.max_frame_age),
+                ttl=settings.queued_job_ttl,
                 result_ttl=settings.job_result_ttl,
                 failure_ttl=settings.job_failure_ttl,
                 description=description,
                 pipeline=pipeline,
             )
             pipeline.sadd(self.cameras_key, frame.camera_id)
+            count(pipeline, settings.key_prefix, frame.camera_id, SUBMITTED)
             pipeline.execute()
         except (redis.RedisError, OSError) as exc:
             raise BrokerUnavailable(

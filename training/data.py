@@ -43,7 +43,7 @@ class FaceDataset:
             raise DatasetError(f"expected uint8 images, got {self.images.dtype}")
         if self.labels.shape != (len(self.images),):
             raise DatasetError(f"expected {len(self.images)} labels, got shape {self.labels.shape}")
-        if len(self.labels) and not (0 <= self.labels.min() and self.labels.max() < len(EMOTIONS)):
+        if len(self.labels) and not (self.labels.min() >= 0 and self.labels.max() < len(EMOTIONS)):
             raise DatasetError(f"expected labels in 0..{len(EMOTIONS) - 1}")
 
     def __len__(self) -> int:

@@ -1,0 +1,63 @@
+"""Per-camera frame accounting in Redis: submitted, processed, dropped and failed by reason.
+
+At any time, per camera: submitted = processed + dropped + failed + still pending.
+Producers count ``submitted``; workers count the rest. Frames whose camera cannot be
+read (a message that fails the schema) are counted under ``UNKNOWN_CAMERA``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import redis
+
+from common.keys import counts_hash
+
+UNKNOWN_CAMERA = "_unknown"
+SUBMITTED = "submitted"
+PROCESSED = "processed"
+
+
+def dropped(reason: str) -> str:
+    return f"dropped:{reason}"
+
+
+def failed(reason: str) -> str:
+    return f"failed:{reason}"
+
+
+def count(
+    connection: redis.Redis[bytes] | redis.client.Pipeline[bytes],
+    prefix: str,
+    camera_id: str,
+    outcome: str,
+    amount: int = 1,
+) -> None:
+    """Add ``amount`` to one outcome of one camera."""
+    connection.hincrby(counts_hash(prefix, camera_id), outcome, amount)
+
+
+@dataclass(frozen=True)
+class CameraCounts:
+    camera_id: str
+    submitted: int = 0
+    processed: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def settled(self) -> int:
+        return self.processed + sum(self.dropped.values()) + sum(self.failed.values())
+
+
+def read_counts(connection: redis.Redis[bytes], prefix: str, camera_id: str) -> CameraCounts:
+    """One camera's counters as they stand now."""
+    raw = connection.hgetall(counts_hash(prefix, camera_id))
+    values = {key.decode(): int(value) for key, value in raw.items()}
+    return CameraCounts(
+        camera_id=camera_id,
+        submitted=values.get(SUBMITTED, 0),
+        processed=values.get(PROCESSED, 0),
+        dropped={k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("dropped:")},
+        failed={k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("failed:")},
+    )

@@ -1,0 +1,1 @@
+"""The ``ferstream`` command and the programs it runs (demo, analyze) on top of the packages."""

@@ -1,0 +1,173 @@
+"""``ferstream analyze VIDEO``: every frame of a file through the queue and the workers.
+
+Frames are submitted with a bounded number in flight (so none goes stale in the queue),
+results are collected by frame number, then a second pass writes the annotated video
+and a CSV (or JSONL) of per-frame emotions.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import redis
+
+from common.accounting import read_counts
+from common.results import follow
+from common.settings import Settings
+from common.wire import EMOTIONS, Result
+from producer.sources import open_source
+from producer.submit import FrameSubmitter
+
+COLOURS = [
+    (0, 0, 255),
+    (0, 128, 0),
+    (128, 0, 128),
+    (0, 215, 255),
+    (200, 200, 200),
+    (255, 0, 0),
+    (0, 165, 255),
+]
+WAIT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    video: Path
+    out: Path
+    table: Path | None = None  # .csv or .jsonl
+    in_flight: int = 8
+    jpeg_quality: int = 90
+    max_side: int = 1280
+
+
+def analyze_video(
+    connection: redis.Redis[bytes],
+    settings: Settings,
+    options: AnalyzeOptions,
+    progress: Callable[[int], None] = lambda _n: None,
+) -> dict[int, Result]:
+    """Submit every frame, wait for every result, write the outputs; results by frame number."""
+    camera_id = f"analyze-{uuid.uuid4().hex[:8]}"
+    results = _collect(connection, settings, options, camera_id, progress)
+    _write_video(options, results)
+    if options.table:
+        _write_table(options.table, results)
+    return results
+
+
+def _collect(
+    connection: redis.Redis[bytes],
+    settings: Settings,
+    options: AnalyzeOptions,
+    camera_id: str,
+    progress: Callable[[int], None],
+) -> dict[int, Result]:
+    submitter = FrameSubmitter(connection, settings)
+    results: dict[int, Result] = {}
+    stream = follow(
+        connection, settings.key_prefix, [camera_id], after={camera_id: b"0-0"}, block_ms=200
+    )
+    submitted = 0
+    with open_source(str(options.video)) as source:
+        for captured in source:
+            while submitted - _settled(connection, settings, camera_id) >= options.in_flight:
+                _take(stream, results, progress)
+            submitter.submit(
+                camera_id,
+                submitted,
+                captured,
+                jpeg_quality=options.jpeg_quality,
+                max_side=options.max_side,
+            )
+            submitted += 1
+    deadline = time.monotonic() + WAIT_SECONDS
+    while _settled(connection, settings, camera_id) < submitted and time.monotonic() < deadline:
+        _take(stream, results, progress)
+    while _take(stream, results, progress):
+        pass
+    return results
+
+
+def _settled(connection: redis.Redis[bytes], settings: Settings, camera_id: str) -> int:
+    return read_counts(connection, settings.key_prefix, camera_id).settled
+
+
+def _take(stream: object, results: dict[int, Result], progress: Callable[[int], None]) -> bool:
+    item = next(stream)  # type: ignore[call-overload]
+    if item is None:
+        return False
+    result: Result = item[1]
+    results[result.frame_number] = result
+    progress(1)
+    return True
+
+
+def annotate(
+    image: npt.NDArray[np.uint8], result: Result | None, scale: float = 1.0
+) -> npt.NDArray[np.uint8]:
+    """Boxes and labels drawn on a copy of a BGR frame; ``scale`` maps result boxes onto it."""
+    out = image.copy()
+    if result is None:
+        cv2.putText(out, "no result", (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 255), 2)
+        return out
+    for face in result.faces:
+        x, y, w, h = (round(v * scale) for v in face.box.as_list())
+        colour = COLOURS[face.label]
+        cv2.rectangle(out, (x, y), (x + w, y + h), colour, 2)
+        text = f"{face.emotion} {max(face.probabilities):.0%}"
+        cv2.putText(out, text, (x, max(14, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)
+    return out
+
+
+def _write_video(options: AnalyzeOptions, results: dict[int, Result]) -> None:
+    capture = cv2.VideoCapture(str(options.video))
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    capture.release()
+    with open_source(str(options.video)) as source:
+        writer: cv2.VideoWriter | None = None
+        for number, captured in enumerate(source):
+            # boxes are in the pixels that were sent: undo the producer's downscale
+            scale = max(1.0, max(captured.image.shape[:2]) / options.max_side)
+            frame = annotate(captured.image, results.get(number), scale)
+            if writer is None:
+                options.out.parent.mkdir(parents=True, exist_ok=True)
+                fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]
+                size = (frame.shape[1], frame.shape[0])
+                writer = cv2.VideoWriter(str(options.out), fourcc, float(fps or 25.0), size)
+            writer.write(frame)
+        if writer is not None:
+            writer.release()
+
+
+def _write_table(path: Path, results: dict[int, Result]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".jsonl":
+        with open(path, "w") as handle:
+            for number in sorted(results):
+                handle.write(json.dumps(results[number].to_json_dict()) + "\n")
+        return
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["frame", "face", "x", "y", "w", "h", "emotion", *[f"p_{e}" for e in EMOTIONS]]
+        )
+        for number in sorted(results):
+            for index, face in enumerate(results[number].faces):
+                writer.writerow(
+                    [
+                        number,
+                        index,
+                        *face.box.as_list(),
+                        face.emotion,
+                        *[f"{p:.4f}" for p in face.probabilities],
+                    ]
+                )

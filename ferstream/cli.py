@@ -1,0 +1,349 @@
+"""The ``ferstream`` command: thin click wrappers over the packages' functions."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from common.errors import FerStreamError
+from common.settings import Settings
+
+DATA_HELP = "FER2013-style class-folder tree (env FERSTREAM_DATA_DIR; default data/fer2013)"
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings.from_env(**overrides)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="log at INFO level")
+def main(verbose: bool) -> None:
+    """Real-time facial-expression recognition on camera streams (Redis + RQ workers)."""
+    _setup_logging(verbose)
+
+
+def run() -> None:
+    """Entry point: turns the project's errors into a one-line message and exit code 2."""
+    try:
+        main(standalone_mode=True)
+    except FerStreamError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+@main.command()
+@click.option(
+    "--concurrency",
+    "-c",
+    type=int,
+    default=None,
+    envvar="FERSTREAM_CONCURRENCY",
+    help="worker processes on this host (default 1)",
+)
+@click.option("--burst", is_flag=True, help="exit when the queue is empty")
+def worker(concurrency: int | None, burst: bool) -> None:
+    """Run a pool of worker processes serving the frame queue (needs REDIS_URL)."""
+    from worker.pool import WorkerPool
+
+    settings = _settings(concurrency=concurrency)
+    if not settings.redis_url:
+        raise FerStreamError("expected REDIS_URL to name the Redis server workers serve, got none")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with WorkerPool(settings, burst=burst) as pool:
+        try:
+            pool.supervise(stop)
+        except KeyboardInterrupt:
+            click.echo("stopping workers ...", err=True)
+
+
+@main.command()
+@click.option("--camera-id", required=True, help="camera name: letters, digits, _ . -")
+@click.option(
+    "--source",
+    required=True,
+    help="webcam index, video file, rtsp/http URL, image folder, or scenes:PATH",
+)
+@click.option("--fps", type=float, default=10.0, show_default=True, help="target frames/s")
+@click.option("--jpeg-quality", type=int, default=85, show_default=True)
+@click.option(
+    "--max-side",
+    type=int,
+    default=1280,
+    show_default=True,
+    help="downscale frames so the longer side is at most this",
+)
+@click.option("--loop", is_flag=True, help="restart a file or folder at its end")
+@click.option("--max-frames", type=int, default=None)
+@click.option("--duration", type=float, default=None, help="seconds")
+def produce(
+    camera_id: str,
+    source: str,
+    fps: float,
+    jpeg_quality: int,
+    max_side: int,
+    loop: bool,
+    max_frames: int | None,
+    duration: float | None,
+) -> None:
+    """Capture frames from SOURCE and submit them to the frame queue."""
+    from common.connection import connect
+    from producer.runner import run_producer
+    from producer.sources import open_source
+    from producer.submit import FrameSubmitter
+
+    settings = _settings()
+    if not settings.redis_url:
+        raise FerStreamError("expected REDIS_URL to name the Redis server to submit to, got none")
+    connection = connect(settings.redis_url)
+    with open_source(source, loop=loop, data_dir=settings.data_dir) as frames:
+        stats = run_producer(
+            frames,
+            FrameSubmitter(connection, settings),
+            camera_id,
+            target_fps=fps,
+            jpeg_quality=jpeg_quality,
+            max_side=max_side,
+            max_frames=max_frames,
+            duration=duration,
+        )
+    click.echo(
+        f"submitted {stats.frames_submitted} frames ({stats.frames_failed} failed) "
+        f"in {stats.elapsed_seconds:.1f}s",
+        err=True,
+    )
+
+
+@main.command()
+@click.option("--camera", "camera_id", required=True)
+@click.option("--follow", is_flag=True, help="keep printing new results")
+@click.option("--count", type=int, default=None, help="only the last N stored results")
+def results(camera_id: str, follow: bool, count: int | None) -> None:
+    """Print a camera's results as JSON lines (stored history, then live with --follow)."""
+    from common.connection import connect
+    from common.results import follow as follow_results
+    from common.results import read_history
+
+    settings = _settings()
+    if not settings.redis_url:
+        raise FerStreamError("expected REDIS_URL to name the Redis server to read, got none")
+    connection = connect(settings.redis_url)
+    last = b"0-0"
+    for entry_id, result in read_history(connection, settings.key_prefix, camera_id, count):
+        click.echo(json.dumps(result.to_json_dict()))
+        last = entry_id
+    if not follow:
+        return
+    try:
+        for item in follow_results(connection, settings.key_prefix, [camera_id], {camera_id: last}):
+            if item is not None:
+                click.echo(json.dumps(item[1].to_json_dict()))
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.option("--workers", type=int, default=2, show_default=True, help="worker processes")
+@click.option("--cameras", type=int, default=2, show_default=True, help="synthetic cameras")
+@click.option("--duration", type=float, default=30.0, show_default=True, help="seconds")
+@click.option("--fps", type=float, default=4.0, show_default=True, help="frames/s per camera")
+@click.option("--source", default=None, help="instead of synthetic scenes: webcam index, file, URL")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+@click.option(
+    "--report",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="write the final report as JSON here",
+)
+def demo(
+    workers: int,
+    cameras: int,
+    duration: float,
+    fps: float,
+    source: str | None,
+    data_dir: Path | None,
+    report: Path | None,
+) -> None:
+    """The whole pipeline locally: embedded Redis, workers, cameras, live figures."""
+    from ferstream.demo import DemoOptions, run_demo
+
+    settings = _settings(concurrency=workers, data_dir=data_dir)
+    options = DemoOptions(cameras=cameras, duration=duration, fps=fps, source=source, report=report)
+    try:
+        run_demo(settings, options, say=click.echo)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+
+
+@main.command()
+@click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="annotated .mp4")
+@click.option(
+    "--csv",
+    "table",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="per-frame emotions (.csv, or .jsonl)",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=2,
+    show_default=True,
+    help="local worker processes to start (0: use the workers already on REDIS_URL)",
+)
+def analyze(video: Path, out: Path, table: Path | None, workers: int) -> None:
+    """Run every frame of VIDEO through the queue and workers; write an annotated video."""
+    from contextlib import ExitStack
+
+    from common.connection import connect
+    from common.redis_server import EmbeddedRedis
+    from ferstream.analyze import AnalyzeOptions, analyze_video
+    from ferstream.demo import WORKER_START_TIMEOUT, wait_for_workers
+    from worker.pool import WorkerPool
+
+    settings = _settings(concurrency=max(1, workers))
+    with ExitStack() as stack:
+        if not settings.redis_url:
+            settings = settings.with_changes(redis_url=stack.enter_context(EmbeddedRedis()).url)
+        assert settings.redis_url is not None
+        connection = connect(settings.redis_url)
+        if workers > 0:
+            pool = stack.enter_context(WorkerPool(settings))
+            pool_stop = threading.Event()
+            stack.callback(pool_stop.set)
+            threading.Thread(target=pool.supervise, args=(pool_stop,), daemon=True).start()
+            click.echo(f"starting {workers} worker(s) ...", err=True)
+        wait_for_workers(connection, settings, max(1, workers), WORKER_START_TIMEOUT)
+        options = AnalyzeOptions(video=video, out=out, table=table)
+        with click.progressbar(length=_frame_count(video), label="frames") as bar:
+            found = analyze_video(connection, settings, options, progress=bar.update)
+    faces = sum(len(r.faces) for r in found.values())
+    click.echo(
+        f"{len(found)} frames analysed, {faces} faces; wrote {out}"
+        + (f" and {table}" if table else ""),
+        err=True,
+    )
+
+
+def _frame_count(video: Path) -> int:
+    import cv2
+
+    capture = cv2.VideoCapture(str(video))
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    capture.release()
+    return max(count, 1)
+
+
+@main.command()
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="FER2013 folder (train/, test/) or fer2013.csv",
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="run folder")
+@click.option("--alpha", type=float, default=1.0, show_default=True, help="MobileNetV2 width")
+@click.option(
+    "--input-size",
+    type=int,
+    default=96,
+    show_default=True,
+    help="backbone resolution (faces are upscaled from 48x48 inside the model)",
+)
+@click.option("--weights", default=None, help="'imagenet' or a weights file (default: none)")
+@click.option("--epochs", type=int, default=60, show_default=True)
+@click.option("--time-budget", type=float, default=None, help="seconds; fits the epochs to it")
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--optimizer", type=click.Choice(["sgd", "adamw"]), default="sgd", show_default=True)
+@click.option("--lr", type=float, default=0.05, show_default=True, help="peak learning rate")
+@click.option("--weight-decay", type=float, default=5e-4, show_default=True)
+@click.option(
+    "--init-from",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="start from this model's weights",
+)
+@click.option("--seed", type=int, default=1234, show_default=True)
+@click.option("--mixed-precision", is_flag=True, help="bfloat16 compute (GPU)")
+@click.option("--resume", is_flag=True, help="continue from OUT/checkpoint.keras")
+def train(
+    data: Path,
+    out: Path,
+    alpha: float,
+    input_size: int,
+    weights: str | None,
+    epochs: int,
+    time_budget: float | None,
+    batch_size: int,
+    optimizer: str,
+    lr: float,
+    weight_decay: float,
+    init_from: Path | None,
+    seed: int,
+    mixed_precision: bool,
+    resume: bool,
+) -> None:
+    """Train the MobileNetV2 emotion model (checkpoints every epoch)."""
+    from training.model import ModelConfig
+    from training.train import TrainConfig
+    from training.train import train as train_model
+
+    config = TrainConfig(
+        data=data,
+        out_dir=out,
+        model=ModelConfig(input_size=input_size, alpha=alpha, weights=weights),
+        epochs=epochs,
+        time_budget=time_budget,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        learning_rate=lr,
+        weight_decay=weight_decay,
+        init_from=init_from,
+        seed=seed,
+        mixed_precision=mixed_precision,
+    )
+    logging.getLogger().setLevel(logging.INFO)
+    click.echo(f"model written to {train_model(config, resume=resume)}")
+
+
+@main.command()
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="default: the shipped model",
+)
+@click.option(
+    "--data", type=click.Path(path_type=Path), required=True, help="FER2013 folder or fer2013.csv"
+)
+@click.option("--split", default="test", show_default=True)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("reports/evaluation"), show_default=True
+)
+def evaluate(model_path: Path | None, data: Path, split: str, out: Path) -> None:
+    """Accuracy, macro-F1, per-class figures and confusion matrices, plain and with flip TTA."""
+    from training.evaluate import evaluate as evaluate_model
+
+    logging.getLogger().setLevel(logging.INFO)
+    report = evaluate_model(model_path or _settings().model_path, data, split, out)
+    click.echo(json.dumps(report, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,218 @@
+"""``ferstream demo``: the whole pipeline on one machine, with a live console summary.
+
+Embedded Redis (unless REDIS_URL is set), a worker pool, synthetic-scene cameras whose
+true faces are known, and a consumer that scores every published result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+from rq import Queue, Worker
+
+from common.accounting import read_counts
+from common.connection import connect
+from common.errors import FerStreamError
+from common.redis_server import EmbeddedRedis
+from common.results import follow
+from common.serializer import MsgpackSerializer
+from common.settings import Settings
+from ferstream.scoring import Scoreboard
+from producer.runner import run_producer
+from producer.sources import CapturedFrame, open_source
+from producer.submit import FrameSubmitter
+from worker.pool import WorkerPool
+
+log = logging.getLogger(__name__)
+
+WORKER_START_TIMEOUT = 240.0
+DRAIN_SECONDS = 15.0
+PRINT_EVERY = 2.0
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    cameras: int = 2
+    duration: float = 30.0
+    fps: float = 4.0  # per camera
+    source: str | None = None  # default: synthetic scenes from settings.data_dir
+    jpeg_quality: int = 85
+    max_side: int = 1280
+    report: Path | None = None
+
+
+def run_demo(
+    settings: Settings, options: DemoOptions, say: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Run the demo and return its final report."""
+    with ExitStack() as stack:
+        if not settings.redis_url:
+            server = stack.enter_context(EmbeddedRedis())
+            settings = settings.with_changes(redis_url=server.url)
+            say(f"embedded Redis on {server.url}")
+        assert settings.redis_url is not None
+        connection = connect(settings.redis_url)
+        log_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="ferstream-demo-"))
+        pool = stack.enter_context(WorkerPool(settings, log_dir=log_dir))
+        stop = threading.Event()
+        stack.callback(stop.set)
+        threading.Thread(target=pool.supervise, args=(stop,), daemon=True).start()
+        say(f"starting {settings.concurrency} worker(s), loading the model (logs in {log_dir}) ...")
+        wait_for_workers(connection, settings, settings.concurrency, WORKER_START_TIMEOUT)
+        report = _run_cameras(connection, settings, options, stop, say)
+    if options.report:
+        options.report.parent.mkdir(parents=True, exist_ok=True)
+        options.report.write_text(json.dumps(report, indent=2))
+    return report
+
+
+def wait_for_workers(
+    connection: redis.Redis[bytes], settings: Settings, count: int, timeout: float
+) -> None:
+    """Block until ``count`` workers listen on the queue (their model is loaded by then)."""
+    queue = Queue(settings.queue_name, connection=connection, serializer=MsgpackSerializer)
+    deadline = time.monotonic() + timeout
+    while Worker.count(connection=connection, queue=queue) < count:
+        if time.monotonic() > deadline:
+            raise FerStreamError(f"expected {count} workers within {timeout:.0f}s; see worker logs")
+        time.sleep(0.5)
+
+
+def _run_cameras(
+    connection: redis.Redis[bytes],
+    settings: Settings,
+    options: DemoOptions,
+    stop: threading.Event,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    cameras = [f"cam{i}" for i in range(options.cameras)]
+    board = Scoreboard()
+    spec = options.source or f"scenes:{settings.data_dir}"
+    threads = [
+        threading.Thread(
+            target=_produce,
+            args=(connection, settings, options, spec, c, i, board, stop),
+            name=f"producer-{c}",
+            daemon=True,
+        )
+        for i, c in enumerate(cameras)
+    ]
+    for thread in threads:
+        thread.start()
+    say(f"{len(cameras)} camera(s) at {options.fps:g} fps for {options.duration:g}s from {spec}")
+    _consume(connection, settings, cameras, threads, board, say)
+    stop.set()
+    counts = {c: read_counts(connection, settings.key_prefix, c) for c in cameras}
+    report = {
+        **board.summary(),
+        "workers": settings.concurrency,
+        "cameras": {c: vars(v) for c, v in counts.items()},
+    }
+    say(format_report(report))
+    return report
+
+
+def _produce(
+    connection: redis.Redis[bytes],
+    settings: Settings,
+    options: DemoOptions,
+    spec: str,
+    camera_id: str,
+    seed: int,
+    board: Scoreboard,
+    stop: threading.Event,
+) -> None:
+    def remember(frame_number: int, _job_id: str, captured: CapturedFrame) -> None:
+        board.record_truth(camera_id, frame_number, list(captured.metadata.get("faces", [])))
+
+    try:
+        with open_source(spec, loop=True, data_dir=settings.data_dir, seed=seed) as source:
+            run_producer(
+                source,
+                FrameSubmitter(connection, settings),
+                camera_id,
+                target_fps=options.fps,
+                jpeg_quality=options.jpeg_quality,
+                max_side=options.max_side,
+                duration=options.duration,
+                stop=stop,
+                on_submit=remember,
+            )
+    except FerStreamError as exc:
+        log.error("camera %s stopped: %s", camera_id, exc)
+
+
+def _consume(
+    connection: redis.Redis[bytes],
+    settings: Settings,
+    cameras: list[str],
+    producers: list[threading.Thread],
+    board: Scoreboard,
+    say: Callable[[str], None],
+) -> None:
+    last_print = time.monotonic()
+    drain_deadline: float | None = None
+    for item in follow(connection, settings.key_prefix, cameras, block_ms=500):
+        if item is not None:
+            board.add(item[1])
+        now = time.monotonic()
+        if now - last_print >= PRINT_EVERY:
+            say(format_live(board.summary(), _pending(connection, settings)))
+            last_print = now
+        if any(t.is_alive() for t in producers):
+            continue
+        drain_deadline = drain_deadline or now + DRAIN_SECONDS
+        settled = all(_settled(connection, settings, c) for c in cameras)
+        if settled or now > drain_deadline:
+            return
+
+
+def _pending(connection: redis.Redis[bytes], settings: Settings) -> int:
+    return int(connection.llen(f"rq:queue:{settings.queue_name}"))
+
+
+def _settled(connection: redis.Redis[bytes], settings: Settings, camera_id: str) -> bool:
+    counts = read_counts(connection, settings.key_prefix, camera_id)
+    return counts.settled >= counts.submitted
+
+
+def format_live(summary: dict[str, Any], pending: int) -> str:
+    top = sorted(summary["emotions"].items(), key=lambda kv: -kv[1])[:3]
+    recall, accuracy = summary["face_recall"], summary["label_accuracy"]
+    return (
+        f"[{summary['elapsed_s']:6.1f}s] {summary['frames_per_s']:5.2f} frames/s "
+        f"{summary['faces_per_s']:5.2f} faces/s | latency p50 {summary['latency_ms']['p50']:.0f} ms "
+        f"p95 {summary['latency_ms']['p95']:.0f} ms | queue {pending} | "
+        f"recall {recall if recall is not None else '-'} acc {accuracy if accuracy is not None else '-'}"
+        f" | {', '.join(f'{k} {v}' for k, v in top)}"
+    )
+
+
+def format_report(report: dict[str, Any]) -> str:
+    lines = [
+        "",
+        "== ferstream demo report ==",
+        f"workers {report['workers']}, {report['elapsed_s']}s, {report['frames']} frames, "
+        f"{report['faces']} faces",
+        f"throughput {report['frames_per_s']} frames/s, {report['faces_per_s']} faces/s",
+        "end-to-end latency ms: " + ", ".join(f"{k} {v}" for k, v in report["latency_ms"].items()),
+        "stage medians ms: " + ", ".join(f"{k} {v}" for k, v in report["stage_ms_median"].items()),
+        f"face recall {report['face_recall']}, label accuracy {report['label_accuracy']}",
+        "emotions: " + ", ".join(f"{k} {v}" for k, v in report["emotions"].items()),
+    ]
+    for camera, counts in report["cameras"].items():
+        lines.append(
+            f"{camera}: submitted {counts['submitted']}, processed {counts['processed']}, "
+            f"dropped {counts['dropped'] or 0}, failed {counts['failed'] or 0}"
+        )
+    return "\n".join(lines)

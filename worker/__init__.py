@@ -1,0 +1,1 @@
+"""Workers: turn queued frames into published emotion results."""

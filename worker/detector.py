@@ -1,0 +1,72 @@
+"""Face detection behind a small protocol; the real one is OpenCV's Haar cascade."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from common.errors import ModelError
+from common.settings import Settings
+
+BoxTuple = tuple[int, int, int, int]
+
+
+class FaceDetector(Protocol):
+    def detect(self, gray: npt.NDArray[np.uint8]) -> list[BoxTuple]:
+        """Face boxes (x, y, w, h) in the pixels of ``gray``."""
+        ...
+
+
+class HaarFaceDetector:
+    """``haarcascade_frontalface_default.xml``, optionally run on a downscaled frame."""
+
+    def __init__(
+        self,
+        cascade_file: str,
+        scale_factor: float,
+        min_neighbors: int,
+        min_face_size: int,
+        downscale: float = 1.0,
+    ) -> None:
+        path = cv2.data.haarcascades + cascade_file  # type: ignore[attr-defined]
+        self._cascade = cv2.CascadeClassifier(path)
+        if self._cascade.empty():
+            raise ModelError(f"expected a Haar cascade at {path}, OpenCV could not load it")
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_face_size = min_face_size
+        self.downscale = downscale
+
+    @classmethod
+    def from_settings(cls, settings: Settings, cascade_file: str) -> HaarFaceDetector:
+        return cls(
+            cascade_file,
+            settings.detect_scale_factor,
+            settings.detect_min_neighbors,
+            settings.detect_min_face_size,
+            settings.detect_downscale,
+        )
+
+    def detect(self, gray: npt.NDArray[np.uint8]) -> list[BoxTuple]:
+        image = gray
+        if self.downscale < 1.0:
+            size = (
+                max(1, round(gray.shape[1] * self.downscale)),
+                max(1, round(gray.shape[0] * self.downscale)),
+            )
+            image = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+        min_side = max(8, round(self.min_face_size * self.downscale))
+        found = self._cascade.detectMultiScale(
+            image,
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
+            minSize=(min_side, min_side),
+        )
+        inverse = 1.0 / self.downscale
+        return [
+            (round(x * inverse), round(y * inverse), round(w * inverse), round(h * inverse))
+            for (x, y, w, h) in np.asarray(found).reshape(-1, 4).tolist()
+        ]

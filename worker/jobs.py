@@ -1,0 +1,69 @@
+"""The job functions a worker runs. Only names in ``ALLOWED_JOBS`` are ever executed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from rq import get_current_job
+
+from common import accounting
+from common.accounting import UNKNOWN_CAMERA
+from common.errors import FerStreamError, SchemaError
+from common.wire import Frame
+from worker.publisher import publish_result
+from worker.runtime import installed
+
+log = logging.getLogger(__name__)
+
+PROCESS_FRAME = "worker.jobs.process_frame"
+ALLOWED_JOBS = frozenset({PROCESS_FRAME})
+
+
+def process_frame(frame_bytes: bytes) -> dict[str, Any]:
+    """Decode a wire ``Frame``, find and classify its faces, publish the ``Result``.
+
+    A frame older than ``max_frame_age`` is dropped (counted, not processed). Bad input
+    raises a ``FerStreamError`` subclass after counting it, which fails this job only.
+    """
+    pipeline = installed()
+    settings = pipeline.settings
+    job = get_current_job()
+    if job is None:
+        raise FerStreamError("expected to run inside an RQ job, got no current job")
+    connection: redis.Redis[bytes] = job.connection
+    prefix = settings.key_prefix
+    try:
+        frame = Frame.decode(frame_bytes)
+    except SchemaError:
+        accounting.count(connection, prefix, UNKNOWN_CAMERA, accounting.failed("schema"))
+        raise
+    now = time.time()
+    age = now - frame.captured_at
+    if age > settings.max_frame_age:
+        accounting.count(connection, prefix, frame.camera_id, accounting.dropped("stale"))
+        return {"status": "dropped", "reason": "stale", "age": age}
+    enqueued = _timestamp(job.enqueued_at) if job.enqueued_at else frame.captured_at
+    try:
+        result = pipeline.process(frame, queue_wait=now - enqueued)
+    except FerStreamError as exc:
+        accounting.count(connection, prefix, frame.camera_id, accounting.failed(exc.reason))
+        raise
+    except Exception:
+        accounting.count(connection, prefix, frame.camera_id, accounting.failed("internal"))
+        raise
+    with connection.pipeline(transaction=False) as batch:
+        publish_result(batch, prefix, result, settings.results_stream_maxlen)
+        accounting.count(batch, prefix, frame.camera_id, accounting.PROCESSED)
+        batch.execute()
+    return {"status": "ok", "faces": len(result.faces)}
+
+
+def _timestamp(moment: datetime) -> float:
+    """Unix seconds of an RQ timestamp (UTC, with or without tzinfo)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()

@@ -1,0 +1,123 @@
+"""``ferstream worker --concurrency N``: N worker processes on one host, restarted if they die.
+
+Each worker is a fresh ``python -m worker`` process (never a fork of a process that has
+loaded TensorFlow), configured through the environment from the pool's settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+from common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RESTART_BACKOFF_SECONDS = (1.0, 30.0)
+POLL_SECONDS = 0.5
+STOP_GRACE_SECONDS = 20.0
+
+
+@dataclass
+class _Slot:
+    index: int
+    process: subprocess.Popen[bytes] | None = None
+    generation: int = 0
+    failures: int = 0
+    restart_at: float = 0.0
+    finished: bool = False
+
+
+class WorkerPool:
+    """Starts, watches and stops ``concurrency`` worker processes."""
+
+    def __init__(self, settings: Settings, burst: bool = False, log_dir: str | None = None) -> None:
+        self.settings = settings
+        self.burst = burst
+        self.log_dir = log_dir
+        self.restarts = 0
+        self._slots = [_Slot(i) for i in range(settings.concurrency)]
+        self._stopping = threading.Event()
+        self._host = f"{socket.gethostname()}.{os.getpid()}"
+
+    def start(self) -> WorkerPool:
+        for slot in self._slots:
+            self._spawn(slot)
+        return self
+
+    def _spawn(self, slot: _Slot) -> None:
+        slot.generation += 1
+        name = f"{self._host}.w{slot.index}.{slot.generation}"
+        command = [sys.executable, "-m", "worker", "--name", name]
+        if self.burst:
+            command.append("--burst")
+        env = {**os.environ, **self.settings.to_env()}
+        output = None
+        if self.log_dir:
+            output = open(os.path.join(self.log_dir, f"worker-{slot.index}.log"), "ab")  # noqa: SIM115
+        slot.process = subprocess.Popen(command, env=env, stdout=output, stderr=output)
+        log.info("started worker %s (pid %d)", name, slot.process.pid)
+
+    def poll(self) -> None:
+        """Restart any worker that died (with backoff); note workers that finished a burst."""
+        now = time.monotonic()
+        for slot in self._slots:
+            if slot.finished or self._stopping.is_set():
+                continue
+            if slot.process is None:
+                if now >= slot.restart_at:
+                    self._spawn(slot)
+                continue
+            code = slot.process.poll()
+            if code is None:
+                continue
+            if code == 0 and self.burst:
+                slot.finished = True
+                continue
+            slot.failures += 1
+            delay = min(
+                RESTART_BACKOFF_SECONDS[1], RESTART_BACKOFF_SECONDS[0] * 2 ** (slot.failures - 1)
+            )
+            log.warning("worker %d exited with %s: restarting in %.0fs", slot.index, code, delay)
+            slot.process, slot.restart_at = None, now + delay
+            self.restarts += 1
+
+    def supervise(self, stop: threading.Event | None = None) -> None:
+        """Watch the workers until ``stop`` is set or, in burst mode, all have finished."""
+        while not (stop and stop.is_set()) and not self._stopping.is_set():
+            self.poll()
+            if self.burst and all(slot.finished for slot in self._slots):
+                return
+            time.sleep(POLL_SECONDS)
+
+    @property
+    def pids(self) -> list[int]:
+        return [s.process.pid for s in self._slots if s.process and s.process.poll() is None]
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Warm shutdown: each worker finishes its current job, then exits; killed after ``grace``."""
+        self._stopping.set()
+        running = [s.process for s in self._slots if s.process and s.process.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for process in running:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("worker pid %d did not stop in %.0fs: killing it", process.pid, grace)
+                process.kill()
+                process.wait()
+
+    def __enter__(self) -> WorkerPool:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,31 @@
+"""One worker process: set thread limits, load the pipeline once, then serve jobs."""
+
+from __future__ import annotations
+
+import logging
+
+from rq import Queue
+
+from common.connection import connect
+from common.errors import FerStreamError
+from common.serializer import MsgpackSerializer
+from common.settings import Settings
+from worker.rqworker import FerWorker
+from worker.runtime import configure_threads, default_worker_id, install, load_pipeline
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings, name: str | None = None, burst: bool = False) -> None:
+    """Serve frame jobs from ``settings.queue_name`` until stopped (or the queue is empty)."""
+    if not settings.redis_url:
+        raise FerStreamError("expected REDIS_URL (or FERSTREAM_REDIS_URL) for a worker, got none")
+    configure_threads(settings.worker_threads())
+    worker_id = name or default_worker_id()
+    install(load_pipeline(settings, worker_id))
+    connection = connect(settings.redis_url)
+    queue = Queue(settings.queue_name, connection=connection, serializer=MsgpackSerializer)
+    worker = FerWorker([queue], connection=connection, serializer=MsgpackSerializer, name=worker_id)
+    worker.key_prefix = settings.key_prefix
+    log.info("worker %s serving %s", worker_id, settings.queue_name)
+    worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")

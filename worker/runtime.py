@@ -1,0 +1,67 @@
+"""The process-wide frame pipeline: loaded once per worker process, before the first job."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from common.defaults import DEFAULT_CASCADE_FILE
+from common.settings import Settings
+from worker.pipeline import FramePipeline
+
+log = logging.getLogger(__name__)
+
+_pipeline: FramePipeline | None = None
+
+
+def configure_threads(threads: int) -> None:
+    """Cap OpenCV and TensorFlow threads so N worker processes do not oversubscribe the cores.
+
+    Must run before TensorFlow is first used in this process.
+    """
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import cv2
+    import tensorflow as tf
+
+    cv2.setNumThreads(threads)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        log.warning("TensorFlow was initialised before thread limits could be set")
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}.{os.getpid()}"
+
+
+def load_pipeline(settings: Settings, worker_id: str | None = None) -> FramePipeline:
+    """Load the Haar detector and the emotion model named by ``settings``."""
+    from worker.classifier import KerasEmotionClassifier
+    from worker.detector import HaarFaceDetector
+
+    return FramePipeline(
+        detector=HaarFaceDetector.from_settings(settings, DEFAULT_CASCADE_FILE),
+        classifier=KerasEmotionClassifier(settings.model_path, settings.flip_tta),
+        settings=settings,
+        worker_id=worker_id or default_worker_id(),
+    )
+
+
+def install(pipeline: FramePipeline) -> None:
+    """Make ``pipeline`` the one this process's jobs use."""
+    global _pipeline
+    _pipeline = pipeline
+
+
+def installed() -> FramePipeline:
+    """The installed pipeline; loaded from the environment's settings on first use if none is."""
+    global _pipeline
+    if _pipeline is None:
+        log.warning("no pipeline installed before the first job: loading one now")
+        _pipeline = load_pipeline(Settings.from_env())
+    return _pipeline
