@@ -43,3 +43,8 @@ DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "fer2013"
 
 # Worker pool
 DEFAULT_CONCURRENCY = 1
+
+# Prometheus metrics endpoints (0: off)
+DEFAULT_METRICS_ADDR = "0.0.0.0"  # scrapeable from another container or host
+DEFAULT_METRICS_PORT = 9100  # one endpoint per worker pool, covering all its processes
+DEFAULT_PRODUCER_METRICS_PORT = 0  # a producer's own endpoint (compose uses 9101)

@@ -26,9 +26,9 @@ def to_gray(image: UInt8Image) -> UInt8Image:
     if image.ndim == 3 and image.shape[2] == 1:
         return image[:, :, 0]
     if image.ndim == 3 and image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
     if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+        return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY), dtype=np.uint8)
     raise ValueError(f"expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) uint8, got {image.shape}")
 
 
@@ -54,8 +54,8 @@ def normalize_face(gray_face: UInt8Image) -> UInt8Image:
     if gray_face.shape[:2] == (FACE_SIZE, FACE_SIZE):
         return gray_face
     interpolation = cv2.INTER_AREA if gray_face.shape[0] > FACE_SIZE else cv2.INTER_LINEAR
-    resized: UInt8Image = cv2.resize(gray_face, (FACE_SIZE, FACE_SIZE), interpolation=interpolation)
-    return resized
+    resized = cv2.resize(gray_face, (FACE_SIZE, FACE_SIZE), interpolation=interpolation)
+    return np.asarray(resized, dtype=np.uint8)
 
 
 def crop_faces(

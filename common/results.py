@@ -54,7 +54,7 @@ def follow(
     cameras = {results_stream(prefix, c): c for c in camera_ids}
     while True:
         try:
-            batches = connection.xread(positions, block=block_ms)  # type: ignore[arg-type]
+            batches = connection.xread(positions, block=block_ms)
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"cannot follow results: {exc}") from exc
         if not batches:

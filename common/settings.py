@@ -42,6 +42,9 @@ class Settings:
     data_dir: Path = defaults.DEFAULT_DATA_DIR
     concurrency: int = defaults.DEFAULT_CONCURRENCY
     threads_per_worker: int = 0  # 0: cores divided by concurrency
+    metrics_addr: str = defaults.DEFAULT_METRICS_ADDR
+    metrics_port: int = defaults.DEFAULT_METRICS_PORT  # worker pool exporter; 0: off
+    producer_metrics_port: int = defaults.DEFAULT_PRODUCER_METRICS_PORT  # 0: off
 
     def __post_init__(self) -> None:
         positive = ("results_stream_maxlen", "max_frame_bytes", "max_frame_pixels", "concurrency")
@@ -58,6 +61,12 @@ class Settings:
             )
         if self.max_frame_age <= 0:
             raise FerStreamError(f"setting max_frame_age must be > 0, got {self.max_frame_age!r}")
+        for name in ("metrics_port", "producer_metrics_port"):
+            if not 0 <= getattr(self, name) <= 65535:
+                raise FerStreamError(
+                    f"setting {name} must be a TCP port 0..65535 (0: off), "
+                    f"got {getattr(self, name)!r}"
+                )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -55,16 +55,22 @@ def run() -> None:
     help="worker processes on this host (default 1)",
 )
 @click.option("--burst", is_flag=True, help="exit when the queue is empty")
-def worker(concurrency: int | None, burst: bool) -> None:
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Prometheus endpoint of the whole pool (env FERSTREAM_METRICS_PORT; default 9100; 0: off)",
+)
+def worker(concurrency: int | None, burst: bool, metrics_port: int | None) -> None:
     """Run a pool of worker processes serving the frame queue (needs REDIS_URL)."""
-    from worker.pool import WorkerPool
+    from worker.exporter import monitored_pool
 
-    settings = _settings(concurrency=concurrency)
+    settings = _settings(concurrency=concurrency, metrics_port=metrics_port)
     if not settings.redis_url:
         raise FerStreamError("expected REDIS_URL to name the Redis server workers serve, got none")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with WorkerPool(settings, burst=burst) as pool:
+    with monitored_pool(settings, burst=burst) as pool:
         try:
             pool.supervise(stop)
         except KeyboardInterrupt:
@@ -90,6 +96,12 @@ def worker(concurrency: int | None, burst: bool) -> None:
 @click.option("--loop", is_flag=True, help="restart a file or folder at its end")
 @click.option("--max-frames", type=int, default=None)
 @click.option("--duration", type=float, default=None, help="seconds")
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="serve Prometheus metrics on this port (env FERSTREAM_PRODUCER_METRICS_PORT; 0: off)",
+)
 def produce(
     camera_id: str,
     source: str,
@@ -99,17 +111,20 @@ def produce(
     loop: bool,
     max_frames: int | None,
     duration: float | None,
+    metrics_port: int | None,
 ) -> None:
     """Capture frames from SOURCE and submit them to the frame queue."""
     from common.connection import connect
+    from common.metrics_server import serve_producer_metrics
     from producer.runner import run_producer
     from producer.sources import open_source
     from producer.submit import FrameSubmitter
 
-    settings = _settings()
+    settings = _settings(producer_metrics_port=metrics_port)
     if not settings.redis_url:
         raise FerStreamError("expected REDIS_URL to name the Redis server to submit to, got none")
     connection = connect(settings.redis_url)
+    serve_producer_metrics(settings)
     with open_source(source, loop=loop, data_dir=settings.data_dir) as frames:
         stats = run_producer(
             frames,
@@ -270,13 +285,24 @@ def _frame_count(video: Path) -> int:
 @click.option("--time-budget", type=float, default=None, help="seconds; fits the epochs to it")
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--optimizer", type=click.Choice(["sgd", "adamw"]), default="sgd", show_default=True)
-@click.option("--lr", type=float, default=0.05, show_default=True, help="peak learning rate")
+@click.option("--learning-rate", type=float, default=0.05, show_default=True, help="peak rate")
+@click.option("--warmup-epochs", type=int, default=3, show_default=True)
 @click.option("--weight-decay", type=float, default=5e-4, show_default=True)
 @click.option(
     "--init-from",
     type=click.Path(path_type=Path),
     default=None,
     help="start from this model's weights",
+)
+@click.option("--brightness", type=float, default=0.25, show_default=True, help="+- of 255")
+@click.option("--erase-prob", type=float, default=0.5, show_default=True)
+@click.option("--mixup-prob", type=float, default=0.3, show_default=True)
+@click.option(
+    "--serving-blur-sigma",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="blur served faces like blurred training images (see models/README.md)",
 )
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--mixed-precision", is_flag=True, help="bfloat16 compute (GPU)")
@@ -291,14 +317,20 @@ def train(
     time_budget: float | None,
     batch_size: int,
     optimizer: str,
-    lr: float,
+    learning_rate: float,
+    warmup_epochs: int,
     weight_decay: float,
     init_from: Path | None,
+    brightness: float,
+    erase_prob: float,
+    mixup_prob: float,
+    serving_blur_sigma: float,
     seed: int,
     mixed_precision: bool,
     resume: bool,
 ) -> None:
     """Train the MobileNetV2 emotion model (checkpoints every epoch)."""
+    from training.augment import AugmentConfig
     from training.model import ModelConfig
     from training.train import TrainConfig
     from training.train import train as train_model
@@ -306,12 +338,19 @@ def train(
     config = TrainConfig(
         data=data,
         out_dir=out,
-        model=ModelConfig(input_size=input_size, alpha=alpha, weights=weights),
+        model=ModelConfig(
+            input_size=input_size,
+            alpha=alpha,
+            weights=weights,
+            serving_blur_sigma=serving_blur_sigma,
+        ),
+        augment=AugmentConfig(brightness=brightness, erase_prob=erase_prob, mixup_prob=mixup_prob),
         epochs=epochs,
         time_budget=time_budget,
         batch_size=batch_size,
         optimizer=optimizer,
-        learning_rate=lr,
+        learning_rate=learning_rate,
+        warmup_epochs=warmup_epochs,
         weight_decay=weight_decay,
         init_from=init_from,
         seed=seed,

@@ -23,6 +23,7 @@ from rq import Queue, Worker
 from common.accounting import read_counts
 from common.connection import connect
 from common.errors import FerStreamError
+from common.keys import results_stream
 from common.redis_server import EmbeddedRedis
 from common.results import follow
 from common.serializer import MsgpackSerializer
@@ -97,6 +98,7 @@ def _run_cameras(
 ) -> dict[str, Any]:
     cameras = [f"cam{i}" for i in range(options.cameras)]
     board = Scoreboard()
+    start_ids = {c: _last_result_id(connection, settings, c) for c in cameras}
     spec = options.source or f"scenes:{settings.data_dir}"
     threads = [
         threading.Thread(
@@ -110,7 +112,7 @@ def _run_cameras(
     for thread in threads:
         thread.start()
     say(f"{len(cameras)} camera(s) at {options.fps:g} fps for {options.duration:g}s from {spec}")
-    _consume(connection, settings, cameras, threads, board, say)
+    _consume(connection, settings, cameras, start_ids, threads, board, say)
     stop.set()
     counts = {c: read_counts(connection, settings.key_prefix, c) for c in cameras}
     report = {
@@ -156,13 +158,14 @@ def _consume(
     connection: redis.Redis[bytes],
     settings: Settings,
     cameras: list[str],
+    start_ids: dict[str, bytes],
     producers: list[threading.Thread],
     board: Scoreboard,
     say: Callable[[str], None],
 ) -> None:
     last_print = time.monotonic()
     drain_deadline: float | None = None
-    for item in follow(connection, settings.key_prefix, cameras, block_ms=500):
+    for item in follow(connection, settings.key_prefix, cameras, start_ids, block_ms=500):
         if item is not None:
             board.add(item[1])
         now = time.monotonic()
@@ -177,6 +180,12 @@ def _consume(
             return
 
 
+def _last_result_id(connection: redis.Redis[bytes], settings: Settings, camera_id: str) -> bytes:
+    """Where a camera's result stream ends now, so the demo reads exactly its own results."""
+    newest = connection.xrevrange(results_stream(settings.key_prefix, camera_id), count=1)
+    return bytes(newest[0][0]) if newest else b"0-0"
+
+
 def _pending(connection: redis.Redis[bytes], settings: Settings) -> int:
     return int(connection.llen(f"rq:queue:{settings.queue_name}"))
 
@@ -188,12 +197,13 @@ def _settled(connection: redis.Redis[bytes], settings: Settings, camera_id: str)
 
 def format_live(summary: dict[str, Any], pending: int) -> str:
     top = sorted(summary["emotions"].items(), key=lambda kv: -kv[1])[:3]
-    recall, accuracy = summary["face_recall"], summary["label_accuracy"]
+    recall = "-" if summary["face_recall"] is None else summary["face_recall"]
+    accuracy = "-" if summary["label_accuracy"] is None else summary["label_accuracy"]
+    latency = summary["latency_ms"]
     return (
         f"[{summary['elapsed_s']:6.1f}s] {summary['frames_per_s']:5.2f} frames/s "
-        f"{summary['faces_per_s']:5.2f} faces/s | latency p50 {summary['latency_ms']['p50']:.0f} ms "
-        f"p95 {summary['latency_ms']['p95']:.0f} ms | queue {pending} | "
-        f"recall {recall if recall is not None else '-'} acc {accuracy if accuracy is not None else '-'}"
+        f"{summary['faces_per_s']:5.2f} faces/s | latency p50 {latency['p50']:.0f} ms "
+        f"p95 {latency['p95']:.0f} ms | queue {pending} | recall {recall} acc {accuracy}"
         f" | {', '.join(f'{k} {v}' for k, v in top)}"
     )
 

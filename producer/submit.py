@@ -8,6 +8,7 @@ from rq import Queue
 from common.accounting import SUBMITTED, count
 from common.errors import BrokerUnavailable
 from common.keys import cameras_set
+from common.metrics import ProducerMetrics, producer_metrics
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from common.wire import Frame
@@ -21,9 +22,15 @@ PROCESS_FRAME_JOB = "worker.jobs.process_frame"
 class FrameSubmitter:
     """Encodes captured frames and enqueues one ``process_frame`` job per frame."""
 
-    def __init__(self, connection: redis.Redis[bytes], settings: Settings) -> None:
+    def __init__(
+        self,
+        connection: redis.Redis[bytes],
+        settings: Settings,
+        metrics: ProducerMetrics | None = None,
+    ) -> None:
         self.connection = connection
         self.settings = settings
+        self.metrics = metrics or producer_metrics()
         self.queue = Queue(settings.queue_name, connection=connection, serializer=MsgpackSerializer)
         self.cameras_key = cameras_set(settings.key_prefix)
 
@@ -87,8 +94,10 @@ class FrameSubmitter:
             count(pipeline, settings.key_prefix, frame.camera_id, SUBMITTED)
             pipeline.execute()
         except (redis.RedisError, OSError) as exc:
+            self.metrics.submit_failures.labels(camera=frame.camera_id).inc()
             raise BrokerUnavailable(
                 f"queue {settings.queue_name!r}: expected Redis to accept frame "
                 f"{frame.camera_id}#{frame.frame_number}, got {type(exc).__name__}: {exc}"
             ) from exc
+        self.metrics.frames_submitted.labels(camera=frame.camera_id).inc()
         return str(job.id)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
@@ -19,6 +20,10 @@ from common.redis_server import EmbeddedRedis
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from common.wire import Frame
+
+if TYPE_CHECKING:
+    from worker.classifier import KerasEmotionClassifier
+    from worker.pipeline import FramePipeline
 
 TEST_KEY_PREFIX = "ferstream-test"
 
@@ -88,3 +93,40 @@ def make_frame(jpeg_bytes: bytes) -> Callable[..., Frame]:
         return Frame(**fields)
 
     return make
+
+
+# -- the real worker pipeline, loaded once per session ---------------------------------
+
+
+@pytest.fixture(scope="session")
+def fer_data_dir() -> Path:
+    """The FER2013 class-folder tree (real faces, and the synthetic scenes' source), else a skip."""
+    data_dir = Settings.from_env().data_dir
+    if not (data_dir / "test").is_dir():
+        pytest.skip(f"FER2013 not found at {data_dir} (set FERSTREAM_DATA_DIR)")
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def frame_pipeline(redis_url: str) -> FramePipeline:
+    """Haar detector + the shipped MobileNetV2, loaded once and installed for in-process jobs.
+
+    Its settings match the ``settings`` fixture (test server, test key prefix).
+    """
+    from worker.runtime import install, load_pipeline
+
+    pipeline = load_pipeline(
+        Settings(redis_url=redis_url, key_prefix=TEST_KEY_PREFIX), worker_id="pytest-worker"
+    )
+    install(pipeline)
+    return pipeline
+
+
+@pytest.fixture(scope="session")
+def emotion_classifier(frame_pipeline: FramePipeline) -> KerasEmotionClassifier:
+    """The shipped model behind ``KerasEmotionClassifier`` (no flip TTA), shared by the session."""
+    from worker.classifier import KerasEmotionClassifier
+
+    classifier = frame_pipeline.classifier
+    assert isinstance(classifier, KerasEmotionClassifier)
+    return classifier

@@ -48,7 +48,7 @@ def _warp(image: Images, rng: np.random.Generator, config: AugmentConfig) -> Flo
     angle = rng.uniform(-config.max_rotation_deg, config.max_rotation_deg)
     scale = rng.uniform(*config.zoom)
     centre = (FACE_SIZE / 2.0, FACE_SIZE / 2.0)
-    matrix = cv2.getRotationMatrix2D(centre, angle, scale)
+    matrix = np.asarray(cv2.getRotationMatrix2D(centre, angle, scale), dtype=np.float64)
     matrix[:, 2] += rng.uniform(-config.max_shift, config.max_shift, size=2) * FACE_SIZE
     if config.flip and rng.random() < 0.5:
         matrix[0, :] *= -1.0

@@ -16,9 +16,9 @@ from training.data import FaceDataset
 def class_weights(counts: npt.NDArray[np.int64], power: float) -> npt.NDArray[np.float32]:
     """Per-class weights ``(mean count / count) ** power``, normalised to a sample mean of 1."""
     counts = np.maximum(counts, 1)
-    weights = (counts.mean() / counts) ** power
+    weights = np.asarray((counts.mean() / counts) ** power, dtype=np.float64)
     weights /= (weights * counts).sum() / counts.sum()
-    return weights.astype(np.float32)
+    return np.asarray(weights, dtype=np.float32)
 
 
 def one_hot(labels: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:

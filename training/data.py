@@ -97,7 +97,7 @@ def _read_face(file: Path) -> npt.NDArray[np.uint8]:
     image = cv2.imread(str(file), cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise DatasetError(f"expected a readable image, got unreadable file {file}")
-    return normalize_face(to_gray(image))
+    return normalize_face(to_gray(np.asarray(image, dtype=np.uint8)))
 
 
 def load_csv(path: Path, usage: str) -> FaceDataset:

@@ -13,6 +13,7 @@ from typing import Any
 
 import keras
 
+from common.layers import GaussianBlur
 from common.preprocessing import FACE_SIZE
 from common.wire import EMOTIONS
 
@@ -24,15 +25,24 @@ class ModelConfig:
     dropout: float = 0.2
     bn_momentum: float = 0.9  # Keras's 0.999 leaves inference-mode statistics unusable
     weights: str | None = None  # None, "imagenet" or a path to a weights file
+    # Blur applied to served faces only, to match blurred training images (common.layers).
+    serving_blur_sigma: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def build_model(config: ModelConfig) -> keras.Model:
-    """A fresh (or ImageNet-initialised) MobileNetV2 emotion classifier."""
+def build_model(config: ModelConfig, serving: bool = False) -> keras.Model:
+    """A fresh (or ImageNet-initialised) MobileNetV2 emotion classifier.
+
+    ``serving`` adds the fixed ``serving_blur_sigma`` blur in front (no weights, so the
+    weights of a training model and of its serving model line up one to one).
+    """
     face = keras.Input((FACE_SIZE, FACE_SIZE, 1), name="face")
-    x = keras.layers.Resizing(config.input_size, config.input_size, name="upscale")(face)
+    x = face
+    if serving and config.serving_blur_sigma > 0:
+        x = GaussianBlur(config.serving_blur_sigma, name="match_training_blur")(x)
+    x = keras.layers.Resizing(config.input_size, config.input_size, name="upscale")(x)
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale")(x)
     x = keras.layers.Concatenate(name="to_rgb")([x, x, x])
     backbone = keras.applications.MobileNetV2(
@@ -59,7 +69,7 @@ def export_float32(trained: keras.Model, config: ModelConfig) -> keras.Model:
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float32")
     try:
-        exported = build_model(ModelConfig(**{**config.to_dict(), "weights": None}))
+        exported = build_model(ModelConfig(**{**config.to_dict(), "weights": None}), serving=True)
     finally:
         keras.config.set_dtype_policy(previous)
     exported.set_weights(trained.get_weights())

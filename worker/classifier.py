@@ -44,6 +44,8 @@ class KerasEmotionClassifier:
         import keras
         import tensorflow as tf
 
+        import common.layers  # noqa: F401 - registers the model's custom layers
+
         model_path = Path(model_path)
         if not model_path.is_file():
             raise ModelError(f"expected a .keras model file, got missing path {model_path}")

@@ -92,7 +92,7 @@ def decode_gray(
         )
     if image.shape != (height, width):
         raise InvalidFrame(
-            f"expected {width}x{height} pixels from the header, decoded {image.shape[1]}x{image.shape[0]}"
+            f"expected {width}x{height} pixels from the header, "
+            f"decoded {image.shape[1]}x{image.shape[0]}"
         )
-    decoded: npt.NDArray[np.uint8] = image
-    return decoded
+    return np.asarray(image, dtype=np.uint8)

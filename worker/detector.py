@@ -32,7 +32,13 @@ class HaarFaceDetector:
         downscale: float = 1.0,
     ) -> None:
         path = cv2.data.haarcascades + cascade_file  # type: ignore[attr-defined]
-        self._cascade = cv2.CascadeClassifier(path)
+        try:
+            self._cascade = cv2.CascadeClassifier(path)
+        except (cv2.error, SystemError) as exc:  # a file OpenCV cannot parse raises, wrapped
+            reason = exc.__cause__ or exc
+            raise ModelError(
+                f"expected a Haar cascade at {path}, OpenCV could not parse it: {reason}"
+            ) from exc
         if self._cascade.empty():
             raise ModelError(f"expected a Haar cascade at {path}, OpenCV could not load it")
         self.scale_factor = scale_factor
@@ -57,7 +63,7 @@ class HaarFaceDetector:
                 max(1, round(gray.shape[1] * self.downscale)),
                 max(1, round(gray.shape[0] * self.downscale)),
             )
-            image = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+            image = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
         min_side = max(8, round(self.min_face_size * self.downscale))
         found = self._cascade.detectMultiScale(
             image,

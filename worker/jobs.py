@@ -13,6 +13,7 @@ from rq import get_current_job
 from common import accounting
 from common.accounting import UNKNOWN_CAMERA
 from common.errors import FerStreamError, SchemaError
+from common.metrics import worker_metrics
 from common.wire import Frame
 from worker.publisher import publish_result
 from worker.runtime import installed
@@ -36,29 +37,36 @@ def process_frame(frame_bytes: bytes) -> dict[str, Any]:
         raise FerStreamError("expected to run inside an RQ job, got no current job")
     connection: redis.Redis[bytes] = job.connection
     prefix = settings.key_prefix
+    metrics = worker_metrics()
     try:
         frame = Frame.decode(frame_bytes)
     except SchemaError:
         accounting.count(connection, prefix, UNKNOWN_CAMERA, accounting.failed("schema"))
+        metrics.record_failed(UNKNOWN_CAMERA, "schema")
         raise
     now = time.time()
     age = now - frame.captured_at
     if age > settings.max_frame_age:
         accounting.count(connection, prefix, frame.camera_id, accounting.dropped("stale"))
+        metrics.record_dropped(frame.camera_id, "stale")
         return {"status": "dropped", "reason": "stale", "age": age}
     enqueued = _timestamp(job.enqueued_at) if job.enqueued_at else frame.captured_at
     try:
         result = pipeline.process(frame, queue_wait=now - enqueued)
     except FerStreamError as exc:
         accounting.count(connection, prefix, frame.camera_id, accounting.failed(exc.reason))
+        metrics.record_failed(frame.camera_id, exc.reason)
         raise
     except Exception:
         accounting.count(connection, prefix, frame.camera_id, accounting.failed("internal"))
+        metrics.record_failed(frame.camera_id, "internal")
         raise
+    publishing = time.perf_counter()
     with connection.pipeline(transaction=False) as batch:
         publish_result(batch, prefix, result, settings.results_stream_maxlen)
         accounting.count(batch, prefix, frame.camera_id, accounting.PROCESSED)
         batch.execute()
+    metrics.record_processed(result, time.perf_counter() - publishing, published_at=time.time())
     return {"status": "ok", "faces": len(result.faces)}
 
 

@@ -15,7 +15,9 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from common.metrics_server import MULTIPROC_ENV, mark_process_dead, prepare_multiprocess_dir
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,16 +40,26 @@ class _Slot:
 class WorkerPool:
     """Starts, watches and stops ``concurrency`` worker processes."""
 
-    def __init__(self, settings: Settings, burst: bool = False, log_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        burst: bool = False,
+        log_dir: str | None = None,
+        metrics_dir: Path | None = None,
+    ) -> None:
         self.settings = settings
         self.burst = burst
         self.log_dir = log_dir
+        # prometheus_client multiprocess directory of the workers (None: no metrics files)
+        self.metrics_dir = metrics_dir
         self.restarts = 0
         self._slots = [_Slot(i) for i in range(settings.concurrency)]
         self._stopping = threading.Event()
         self._host = f"{socket.gethostname()}.{os.getpid()}"
 
     def start(self) -> WorkerPool:
+        if self.metrics_dir is not None:
+            prepare_multiprocess_dir(self.metrics_dir)
         for slot in self._slots:
             self._spawn(slot)
         return self
@@ -59,6 +71,8 @@ class WorkerPool:
         if self.burst:
             command.append("--burst")
         env = {**os.environ, **self.settings.to_env()}
+        if self.metrics_dir is not None:
+            env[MULTIPROC_ENV] = str(self.metrics_dir)
         output = None
         if self.log_dir:
             output = open(os.path.join(self.log_dir, f"worker-{slot.index}.log"), "ab")  # noqa: SIM115
@@ -78,6 +92,7 @@ class WorkerPool:
             code = slot.process.poll()
             if code is None:
                 continue
+            self._forget(slot.process.pid)
             if code == 0 and self.burst:
                 slot.finished = True
                 continue
@@ -97,12 +112,22 @@ class WorkerPool:
                 return
             time.sleep(POLL_SECONDS)
 
+    def _forget(self, pid: int) -> None:
+        """Drop an exited worker's live gauges from the pool's metrics."""
+        if self.metrics_dir is not None:
+            mark_process_dead(self.metrics_dir, pid)
+
+    @property
+    def worker_name_prefix(self) -> str:
+        """Every worker of this pool has a name starting with this."""
+        return f"{self._host}."
+
     @property
     def pids(self) -> list[int]:
         return [s.process.pid for s in self._slots if s.process and s.process.poll() is None]
 
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        """Warm shutdown: each worker finishes its current job, then exits; killed after ``grace``."""
+        """Warm shutdown: workers finish their current job and exit; killed after ``grace``."""
         self._stopping.set()
         running = [s.process for s in self._slots if s.process and s.process.poll() is None]
         for process in running:
@@ -115,6 +140,7 @@ class WorkerPool:
                 log.warning("worker pid %d did not stop in %.0fs: killing it", process.pid, grace)
                 process.kill()
                 process.wait()
+            self._forget(process.pid)
 
     def __enter__(self) -> WorkerPool:
         return self.start()

@@ -8,6 +8,8 @@ from rq import Queue
 
 from common.connection import connect
 from common.errors import FerStreamError
+from common.metrics import worker_metrics
+from common.preprocessing import FACE_SIZE
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from worker.rqworker import FerWorker
@@ -22,7 +24,9 @@ def run_worker(settings: Settings, name: str | None = None, burst: bool = False)
         raise FerStreamError("expected REDIS_URL (or FERSTREAM_REDIS_URL) for a worker, got none")
     configure_threads(settings.worker_threads())
     worker_id = name or default_worker_id()
-    install(load_pipeline(settings, worker_id))
+    pipeline = load_pipeline(settings, worker_id)
+    install(pipeline)
+    worker_metrics().record_model(pipeline.classifier.model_id, FACE_SIZE, settings.flip_tta)
     connection = connect(settings.redis_url)
     queue = Queue(settings.queue_name, connection=connection, serializer=MsgpackSerializer)
     worker = FerWorker([queue], connection=connection, serializer=MsgpackSerializer, name=worker_id)

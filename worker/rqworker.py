@@ -13,12 +13,13 @@ from common import accounting
 from common.accounting import UNKNOWN_CAMERA
 from common.defaults import DEFAULT_KEY_PREFIX
 from common.errors import ForeignJobRefused
+from common.metrics import worker_metrics
 from worker.jobs import ALLOWED_JOBS
 
 log = logging.getLogger(__name__)
 
 
-class FerWorker(SimpleWorker):  # type: ignore[misc]
+class FerWorker(SimpleWorker):
     """A ``SimpleWorker`` (the model stays loaded in this process) that refuses foreign jobs.
 
     A job naming any function outside ``ALLOWED_JOBS`` is failed before its module is
@@ -39,6 +40,7 @@ class FerWorker(SimpleWorker):  # type: ignore[misc]
         accounting.count(
             self.connection, self.key_prefix, UNKNOWN_CAMERA, accounting.failed(refusal.reason)
         )
+        worker_metrics().record_failed(UNKNOWN_CAMERA, refusal.reason)
         self.handle_job_failure(
             job, queue, exc_string=f"ForeignJobRefused: {refusal}", execution=execution
         )

@@ -13,17 +13,18 @@ from common.errors import ModelError
 from common.wire import EMOTIONS
 from tests.training import copy_tree
 from training.data import load_folder
-from training.evaluate import load_model, predict_probabilities
+from training.evaluate import blur, load_model, predict_probabilities
 
 
 @pytest.fixture(scope="module")
 def faces_and_labels(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, np.ndarray]:
-    dataset = load_folder(copy_tree(tmp_path_factory.mktemp("test"), 10, "test"))
+    """20 faces per class from ``train/``: the images the shipped model was fitted on."""
+    dataset = load_folder(copy_tree(tmp_path_factory.mktemp("train"), 20, "train"))
     return dataset.images, dataset.labels
 
 
 @pytest.mark.slow
-def test_shipped_model_beats_chance_and_flip_tta_averages_the_mirror(
+def test_shipped_model_reproduces_its_training_and_flip_tta_averages_the_mirror(
     faces_and_labels: tuple[np.ndarray, np.ndarray],
 ) -> None:
     if not defaults.DEFAULT_MODEL_PATH.is_file():
@@ -36,8 +37,9 @@ def test_shipped_model_beats_chance_and_flip_tta_averages_the_mirror(
     assert plain.shape == tta.shape == (len(faces), len(EMOTIONS))
     np.testing.assert_allclose(plain.sum(axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(tta, (plain + mirrored) / 2.0, atol=1e-5)
-    # 70 faces, 10 per class: chance is 1/7; the model scores about 0.55 on the full split.
-    assert (plain.argmax(axis=1) == labels).mean() > 0.3
+    # Training faces, so this checks the file and the input and label contract, not
+    # generalisation: a wrong label order or input scale falls to chance (1/7).
+    assert (plain.argmax(axis=1) == labels).mean() > 0.4
 
 
 def test_predict_refuses_faces_of_the_wrong_shape() -> None:
@@ -63,3 +65,13 @@ def test_a_model_of_the_wrong_shape_is_a_model_error(tmp_path: Path) -> None:
     model.save(tmp_path / "rgb.keras")
     with pytest.raises(ModelError, match=r"expected a model \(None, 48, 48, 1\) -> \(None, 7\)"):
         load_model(tmp_path / "rgb.keras")
+
+
+@pytest.mark.parametrize("sigma", [1.0, 3.0])
+def test_blur_softens_faces_and_keeps_their_format(sigma: float) -> None:
+    faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    blurred = blur(faces, sigma)
+    assert blurred.shape == faces.shape
+    assert blurred.dtype == np.uint8
+    assert blurred.std() < faces.std()
+    assert abs(float(blurred.mean()) - float(faces.mean())) < 2.0

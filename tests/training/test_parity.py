@@ -30,7 +30,7 @@ def test_a_face_pasted_into_a_frame_crops_back_to_the_loaded_face(
     x, y = 201, 77
     frame[y : y + side, x : x + side] = face
     if colour:  # the worker decodes BGR frames, then takes the grey view
-        frame = to_gray(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+        frame = to_gray(np.asarray(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR), dtype=np.uint8))
 
     cropped = crop_faces(frame, [(x, y, side, side)], margin=0.0)
     assert cropped.shape == (1, 48, 48)

@@ -1,0 +1,344 @@
+"""Every Prometheus metric the project exports, declared once, named in base units.
+
+Workers record into ``WorkerMetrics``, producers into ``ProducerMetrics``; each is built
+on the registry given to ``create`` (tests pass a fresh ``CollectorRegistry`` and read
+values with ``get_sample_value``). A process uses one instance of each, built on first
+use on the default registry (``worker_metrics()``, ``producer_metrics()``); the
+``install_*`` functions swap it, as ``worker.runtime.install`` does for the pipeline.
+
+The worker processes of a pool run in prometheus_client's multiprocess mode (the pool
+sets ``PROMETHEUS_MULTIPROC_DIR`` for them, see ``common.metrics_server``). What describes
+the host or the broker rather than one process (queue depth, busy and idle workers,
+Redis memory, restarts) is read when scraped, by ``BrokerCollector`` in the pool process.
+
+Labels are bounded: ``camera`` (validated camera ids; ``_unknown`` when unreadable),
+``reason`` (the accounting reasons), ``stage``, ``emotion`` (the 7 classes), ``queue``,
+``state``. Never a frame number or a job id.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import redis
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from rq import Queue, Worker
+
+from common.serializer import MsgpackSerializer
+from common.wire import EMOTIONS, Result
+
+# End to end (capture -> published) and queue wait: a real-time budget of a few hundred
+# milliseconds, with room to see seconds-long backlogs. 0.25 is the latency SLO.
+LATENCY_BUCKETS = (
+    *(0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75),
+    *(1.0, 1.5, 2.0, 3.0, 5.0, 10.0),
+)
+# One stage of one frame: sub-millisecond decode of a small JPEG up to a slow classify.
+STAGE_BUCKETS = (
+    *(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05),
+    *(0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5),
+)
+# Faces in one frame = the classifier's batch size for that frame.
+FACES_BUCKETS = (0, 1, 2, 3, 4, 6, 8, 12, 16, 32)
+
+STAGES = ("decode", "detect", "classify", "publish")
+WORKER_STATES = ("busy", "idle", "suspended")
+LATENCY_SLO_SECONDS = 0.25  # p95 capture -> published; monitoring/alerts.yml uses it
+VERSIONED_PACKAGES = ("ferstream", "tensorflow", "keras", "opencv-python-headless", "rq")
+
+
+@dataclass(frozen=True)
+class WorkerMetrics:
+    """What worker processes count and time, per frame."""
+
+    frames_processed: Counter
+    frames_dropped: Counter
+    frames_failed: Counter
+    faces_detected: Counter
+    faces_by_emotion: Counter
+    end_to_end_latency: Histogram
+    queue_wait: Histogram
+    stage_duration: Histogram
+    faces_per_frame: Histogram
+    model_info: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = REGISTRY) -> WorkerMetrics:
+        """Declare the worker metrics on ``registry``."""
+        camera = ("camera",)
+        metrics = cls(
+            frames_processed=Counter(
+                "ferstream_frames_processed_total",
+                "Frames whose result was published.",
+                camera,
+                registry=registry,
+            ),
+            frames_dropped=Counter(
+                "ferstream_frames_dropped_total",
+                "Frames skipped on purpose (stale: older than max_frame_age when reached).",
+                ("camera", "reason"),
+                registry=registry,
+            ),
+            frames_failed=Counter(
+                "ferstream_frames_failed_total",
+                "Frame jobs that failed (schema, empty, too_large, truncated, decode, "
+                "model, internal, foreign_job).",
+                ("camera", "reason"),
+                registry=registry,
+            ),
+            faces_detected=Counter(
+                "ferstream_faces_detected_total",
+                "Faces found and classified.",
+                camera,
+                registry=registry,
+            ),
+            faces_by_emotion=Counter(
+                "ferstream_faces_by_emotion_total",
+                "Faces by predicted emotion.",
+                ("camera", "emotion"),
+                registry=registry,
+            ),
+            end_to_end_latency=Histogram(
+                "ferstream_end_to_end_latency_seconds",
+                "Capture (producer clock) to result published (worker clock).",
+                camera,
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            queue_wait=Histogram(
+                "ferstream_queue_wait_seconds",
+                "Enqueued to picked up by a worker.",
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            stage_duration=Histogram(
+                "ferstream_stage_duration_seconds",
+                "Time in one stage of one frame: decode, detect, classify, publish.",
+                ("stage",),
+                buckets=STAGE_BUCKETS,
+                registry=registry,
+            ),
+            faces_per_frame=Histogram(
+                "ferstream_faces_per_frame",
+                "Faces per processed frame (the classifier's batch size).",
+                buckets=FACES_BUCKETS,
+                registry=registry,
+            ),
+            model_info=Gauge(
+                "ferstream_model_info",
+                "The loaded emotion model and software versions (value 1).",
+                ("model_id", "input_size", "flip_tta", *_version_labels()),
+                multiprocess_mode="livemax",
+                registry=registry,
+            ),
+        )
+        for stage in STAGES:  # every stage has a series from the start
+            metrics.stage_duration.labels(stage=stage)
+        return metrics
+
+    def record_processed(self, result: Result, publish_seconds: float, published_at: float) -> None:
+        """Count and time one published ``result``."""
+        camera = result.camera_id
+        self.frames_processed.labels(camera=camera).inc()
+        self.end_to_end_latency.labels(camera=camera).observe(
+            max(0.0, published_at - result.captured_at)
+        )
+        timings = result.timings
+        self.queue_wait.observe(timings.queue_wait)
+        for stage, seconds in (
+            ("decode", timings.decode),
+            ("detect", timings.detect),
+            ("classify", timings.classify),
+            ("publish", publish_seconds),
+        ):
+            self.stage_duration.labels(stage=stage).observe(seconds)
+        self.faces_per_frame.observe(len(result.faces))
+        if result.faces:
+            self.faces_detected.labels(camera=camera).inc(len(result.faces))
+        for face in result.faces:
+            self.faces_by_emotion.labels(camera=camera, emotion=EMOTIONS[face.label]).inc()
+
+    def record_dropped(self, camera: str, reason: str) -> None:
+        self.frames_dropped.labels(camera=camera, reason=reason).inc()
+
+    def record_failed(self, camera: str, reason: str) -> None:
+        self.frames_failed.labels(camera=camera, reason=reason).inc()
+
+    def record_model(self, model_id: str, input_size: int, flip_tta: bool) -> None:
+        """Publish which model this process serves, with the versions it runs on."""
+        self.model_info.labels(
+            model_id=model_id,
+            input_size=f"{input_size}x{input_size}",
+            flip_tta=str(flip_tta).lower(),
+            **{label: _version(package) for label, package in _version_label_map().items()},
+        ).set(1)
+
+
+@dataclass(frozen=True)
+class ProducerMetrics:
+    """What a producer counts, per camera."""
+
+    frames_submitted: Counter
+    submit_failures: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = REGISTRY) -> ProducerMetrics:
+        """Declare the producer metrics on ``registry``."""
+        return cls(
+            frames_submitted=Counter(
+                "ferstream_frames_submitted_total",
+                "Frames put on the queue.",
+                ("camera",),
+                registry=registry,
+            ),
+            submit_failures=Counter(
+                "ferstream_submit_failures_total",
+                "Frames Redis refused (the producer drops them and carries on).",
+                ("camera",),
+                registry=registry,
+            ),
+        )
+
+
+class PoolView(Protocol):
+    """What ``BrokerCollector`` reads from a worker pool."""
+
+    @property
+    def pids(self) -> list[int]: ...
+
+    @property
+    def worker_name_prefix(self) -> str: ...
+
+    restarts: int
+
+
+class BrokerCollector(Collector):
+    """Gauges read on each scrape: queue depth, a pool's busy/idle workers, Redis memory.
+
+    If Redis does not answer, ``ferstream_broker_up`` is 0 and the Redis-derived families
+    are left out rather than reported as zeros.
+    """
+
+    def __init__(
+        self,
+        connection: redis.Redis[bytes],
+        queue_names: Sequence[str],
+        pool: PoolView | None = None,
+    ) -> None:
+        self.connection = connection
+        self.queues = [
+            Queue(name, connection=connection, serializer=MsgpackSerializer) for name in queue_names
+        ]
+        self.pool = pool
+
+    def collect(self) -> Iterator[Metric]:
+        if self.pool is not None:
+            yield from self._pool_families(self.pool)
+        try:
+            families, up = list(self._broker_families()), 1.0
+        except (redis.RedisError, OSError):
+            families, up = [], 0.0
+        yield _gauge("ferstream_broker_up", "1 if Redis answered this scrape.", [((), up)])
+        yield from families
+
+    def _broker_families(self) -> Iterator[Metric]:
+        depth = [((queue.name,), float(queue.count)) for queue in self.queues]
+        used = float(self.connection.info("memory")["used_memory"])
+        yield _gauge("ferstream_queue_depth", "Jobs waiting in the queue.", depth, ("queue",))
+        yield _gauge("ferstream_redis_memory_used_bytes", "Redis used_memory.", [((), used)])
+        if self.pool is not None:
+            states = self._worker_states(self.pool.worker_name_prefix)
+            samples = [((state,), float(states.get(state, 0))) for state in WORKER_STATES]
+            yield _gauge(
+                "ferstream_workers",
+                "This pool's workers registered in Redis, by state.",
+                samples,
+                ("state",),
+            )
+
+    def _worker_states(self, prefix: str) -> dict[str, int]:
+        states: dict[str, int] = {}
+        for queue in self.queues:
+            for worker in Worker.all(connection=self.connection, queue=queue):
+                if worker.name.startswith(prefix):
+                    state = str(getattr(worker.get_state(), "value", worker.get_state()))
+                    state = state if state in WORKER_STATES else "idle"  # "started": no job yet
+                    states[state] = states.get(state, 0) + 1
+        return states
+
+    @staticmethod
+    def _pool_families(pool: PoolView) -> Iterator[Metric]:
+        yield _gauge(
+            "ferstream_worker_processes",
+            "Worker processes of this pool now running.",
+            [((), float(len(pool.pids)))],
+        )
+        restarts = CounterMetricFamily(
+            "ferstream_worker_restarts", "Worker processes restarted after exiting."
+        )
+        restarts.add_metric([], float(pool.restarts))
+        yield restarts
+
+
+def _gauge(
+    name: str,
+    documentation: str,
+    samples: Iterable[tuple[Sequence[str], float]],
+    labels: Sequence[str] = (),
+) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=list(labels))
+    for values, value in samples:
+        family.add_metric(list(values), value)
+    return family
+
+
+def _version_label_map() -> dict[str, str]:
+    return {f"{package.split('-')[0]}_version": package for package in VERSIONED_PACKAGES}
+
+
+def _version_labels() -> tuple[str, ...]:
+    return tuple(_version_label_map())
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
+_worker: WorkerMetrics | None = None
+_producer: ProducerMetrics | None = None
+_declaring = threading.Lock()  # producer threads may ask for the metrics at the same time
+
+
+def worker_metrics() -> WorkerMetrics:
+    """This process's worker metrics, declared on the default registry on first use."""
+    global _worker
+    with _declaring:
+        if _worker is None:
+            _worker = WorkerMetrics.create()
+        return _worker
+
+
+def producer_metrics() -> ProducerMetrics:
+    """This process's producer metrics, declared on the default registry on first use."""
+    global _producer
+    with _declaring:
+        if _producer is None:
+            _producer = ProducerMetrics.create()
+        return _producer
+
+
+def install_worker_metrics(metrics: WorkerMetrics | None) -> WorkerMetrics | None:
+    """Make ``metrics`` the ones jobs record into; returns the previous ones."""
+    global _worker
+    with _declaring:
+        previous, _worker = _worker, metrics
+        return previous

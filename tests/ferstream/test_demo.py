@@ -1,0 +1,36 @@
+"""``run_demo``: embedded pieces wired together, reporting settled counts and live figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import redis
+
+from common.settings import Settings
+from ferstream.demo import DemoOptions, run_demo
+
+
+@pytest.mark.slow
+def test_a_short_demo_reports_settled_counts(
+    redis_conn: redis.Redis[bytes], settings: Settings, fer_data_dir: Path, tmp_path: Path
+) -> None:
+    said: list[str] = []
+    options = DemoOptions(cameras=1, duration=6.0, fps=3.0, report=tmp_path / "report.json")
+
+    report = run_demo(
+        settings.with_changes(concurrency=1, data_dir=fer_data_dir), options, say=said.append
+    )
+
+    counts = report["cameras"]["cam0"]
+    assert counts["submitted"] >= 10  # ~3 frames/s for 6 s
+    settled = counts["processed"] + sum(counts["dropped"].values()) + sum(counts["failed"].values())
+    assert settled == counts["submitted"]
+    assert counts["failed"] == {}
+    assert 0 < report["frames"] == counts["processed"]
+    assert report["workers"] == 1
+    assert report["faces"] > 0 and report["face_recall"] is not None
+    assert json.loads(options.report.read_text()) == report  # type: ignore[union-attr]
+    assert any("ferstream demo report" in line for line in said)
+    assert any("cam0: submitted" in line for line in said)

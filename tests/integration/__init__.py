@@ -1,0 +1,1 @@
+"""End-to-end tests: real worker processes, real producers, one real Redis."""

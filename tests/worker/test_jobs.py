@@ -1,0 +1,270 @@
+"""Frame jobs through a real ``FerWorker`` on the real Redis, run in burst mode in-process.
+
+The worker is the production class with the real pipeline (Haar + the shipped model)
+installed once per session; each test enqueues jobs, runs one burst and looks at what
+a user would see: job statuses and errors, published results, and the per-camera counts.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import msgpack
+import pytest
+import redis
+from rq import Queue
+from rq.job import Job, JobStatus
+
+from common.accounting import UNKNOWN_CAMERA, read_counts
+from common.keys import results_channel
+from common.results import read_history
+from common.serializer import MsgpackSerializer
+from common.settings import Settings
+from common.wire import Frame, Result
+from ferstream.scoring import match_faces
+from producer.submit import FrameSubmitter
+from tests.worker import BAD_JOB_NAMES, bad_jobs, scene_frame
+from worker.jobs import PROCESS_FRAME
+from worker.pipeline import FramePipeline
+from worker.rqworker import FerWorker
+
+
+def write_marker(path: str) -> None:
+    """A function a hostile producer might name: it must never run."""
+    Path(path).write_text("this job ran")
+
+
+@pytest.fixture
+def worker(
+    redis_conn: redis.Redis[bytes], rq_queue: Queue, frame_pipeline: FramePipeline
+) -> FerWorker:
+    """The production worker class on the test queue; the session's pipeline serves its jobs."""
+    fer_worker = FerWorker([rq_queue], connection=redis_conn, serializer=MsgpackSerializer)
+    fer_worker.key_prefix = frame_pipeline.settings.key_prefix
+    return fer_worker
+
+
+@pytest.fixture
+def submitter(redis_conn: redis.Redis[bytes], settings: Settings) -> FrameSubmitter:
+    return FrameSubmitter(redis_conn, settings)
+
+
+def fetch(job_id: str, connection: redis.Redis[bytes]) -> Job:
+    return Job.fetch(job_id, connection=connection, serializer=MsgpackSerializer)
+
+
+def failure_of(job: Job) -> str:
+    """The exc_string RQ stored for a failed job (what ``rq info`` and dashboards show)."""
+    result = job.latest_result()
+    assert result is not None, f"job {job.id} has no result"
+    assert result.exc_string is not None, f"job {job.id} did not fail: {result.type}"
+    return result.exc_string
+
+
+def published(pubsub: redis.client.PubSub, expect: int, timeout: float = 2.0) -> list[Result]:
+    """Results received on a subscribed channel: ``expect`` of them, or all within ``timeout``."""
+    results: list[Result] = []
+    deadline = time.monotonic() + timeout
+    while len(results) < expect and time.monotonic() < deadline:
+        message = pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+        if message is not None and message["type"] == "message":
+            results.append(Result.decode(message["data"]))
+    return results
+
+
+def subscribe(connection: redis.Redis[bytes], prefix: str, camera_id: str) -> redis.client.PubSub:
+    """A subscription to a camera's results channel, confirmed before any job runs."""
+    pubsub = connection.pubsub()
+    pubsub.subscribe(results_channel(prefix, camera_id))
+    assert pubsub.get_message(timeout=2.0) is not None  # the subscription is confirmed
+    return pubsub
+
+
+def test_a_good_frame_is_published_and_counted(
+    worker: FerWorker,
+    submitter: FrameSubmitter,
+    redis_conn: redis.Redis[bytes],
+    settings: Settings,
+    frame_pipeline: FramePipeline,
+    fer_data_dir: Path,
+) -> None:
+    frame = scene_frame(fer_data_dir, camera_id="cam-1", frame_number=5, seed=0)
+    pubsub = subscribe(redis_conn, settings.key_prefix, "cam-1")
+
+    job_id = submitter.enqueue(frame)
+    worker.work(burst=True)
+
+    job = fetch(job_id, redis_conn)
+    assert job.get_status() == JobStatus.FINISHED
+    [(_, stored)] = read_history(redis_conn, settings.key_prefix, "cam-1")
+    assert (stored.camera_id, stored.frame_number, stored.captured_at) == (
+        "cam-1",
+        5,
+        frame.captured_at,
+    )
+    assert stored.model_id == frame_pipeline.classifier.model_id
+    assert stored.worker_id == frame_pipeline.worker_id
+    assert job.return_value() == {"status": "ok", "faces": len(stored.faces)}
+    truth = frame.metadata["faces"]
+    found = [(face.box.as_list(), face.label) for face in stored.faces]
+    assert len(match_faces(found, truth)) >= 1  # the scene's faces were found where they are
+    assert published(pubsub, expect=1) == [stored]
+    counts = read_counts(redis_conn, settings.key_prefix, "cam-1")
+    assert (counts.submitted, counts.processed, counts.dropped, counts.failed) == (1, 1, {}, {})
+    pubsub.close()
+
+
+def test_a_stale_frame_is_dropped_unpublished(
+    worker: FerWorker,
+    submitter: FrameSubmitter,
+    redis_conn: redis.Redis[bytes],
+    settings: Settings,
+    fer_data_dir: Path,
+) -> None:
+    frame = scene_frame(fer_data_dir, camera_id="cam-1", captured_at=time.time() - 3600)
+    pubsub = subscribe(redis_conn, settings.key_prefix, "cam-1")
+
+    job_id = submitter.enqueue(frame)
+    worker.work(burst=True)
+
+    job = fetch(job_id, redis_conn)
+    assert job.get_status() == JobStatus.FINISHED
+    outcome = job.return_value()
+    assert outcome is not None
+    assert (outcome["status"], outcome["reason"]) == ("dropped", "stale")
+    assert outcome["age"] >= 3600
+    assert read_history(redis_conn, settings.key_prefix, "cam-1") == []
+    assert published(pubsub, expect=1, timeout=0.5) == []
+    counts = read_counts(redis_conn, settings.key_prefix, "cam-1")
+    assert (counts.submitted, counts.processed, counts.dropped) == (1, 0, {"stale": 1})
+    pubsub.close()
+
+
+@pytest.mark.parametrize("name", BAD_JOB_NAMES)
+def test_a_bad_frame_fails_its_job_only(
+    name: str,
+    worker: FerWorker,
+    rq_queue: Queue,
+    submitter: FrameSubmitter,
+    redis_conn: redis.Redis[bytes],
+    settings: Settings,
+    fer_data_dir: Path,
+) -> None:
+    [bad] = [job for job in bad_jobs() if job.name == name]
+
+    bad_id = rq_queue.enqueue_call(PROCESS_FRAME, args=(bad.payload,)).id
+    good_id = submitter.enqueue(scene_frame(fer_data_dir, camera_id="cam-good"))
+    worker.work(burst=True)
+
+    bad_job = fetch(bad_id, redis_conn)
+    assert bad_job.get_status() == JobStatus.FAILED
+    assert bad_id in rq_queue.failed_job_registry
+    error = failure_of(bad_job)
+    assert bad.says in error
+    assert "expected" in error
+    counts = read_counts(redis_conn, settings.key_prefix, bad.camera_id)
+    assert counts.failed == {bad.reason: 1}
+    assert counts.processed == 0
+    # the same burst went on to the next frame
+    assert fetch(good_id, redis_conn).get_status() == JobStatus.FINISHED
+    assert read_counts(redis_conn, settings.key_prefix, "cam-good").processed == 1
+
+
+@pytest.mark.parametrize(
+    ("func_name", "command"),
+    [
+        ("os.system", "touch {marker}"),
+        (f"{__name__}.write_marker", "{marker}"),
+        ("worker.jobs._timestamp", "{marker}"),  # the project's module, not an allowed job
+    ],
+    ids=["os.system", "a test function", "a non-job worker function"],
+)
+def test_a_foreign_function_is_refused_unrun(
+    func_name: str,
+    command: str,
+    worker: FerWorker,
+    rq_queue: Queue,
+    submitter: FrameSubmitter,
+    redis_conn: redis.Redis[bytes],
+    settings: Settings,
+    fer_data_dir: Path,
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "marker"
+
+    foreign_id = rq_queue.enqueue_call(func_name, args=(command.format(marker=marker),)).id
+    good_id = submitter.enqueue(scene_frame(fer_data_dir, camera_id="cam-good"))
+    worker.work(burst=True)
+
+    foreign = fetch(foreign_id, redis_conn)
+    assert foreign.get_status() == JobStatus.FAILED
+    error = failure_of(foreign)
+    assert "ForeignJobRefused" in error
+    assert repr(func_name) in error
+    assert not marker.exists()
+    unknown = read_counts(redis_conn, settings.key_prefix, UNKNOWN_CAMERA)
+    assert unknown.failed == {"foreign_job": 1}
+    assert fetch(good_id, redis_conn).get_status() == JobStatus.FINISHED
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xc1\xc1 not msgpack",
+        msgpack.packb({"not": "a job tuple"}),
+        msgpack.packb(["worker.jobs.process_frame"]),
+    ],
+    ids=["not msgpack", "a map", "a short list"],
+)
+def test_undecodable_job_data_is_refused_and_the_worker_survives(
+    data: bytes,
+    worker: FerWorker,
+    rq_queue: Queue,
+    submitter: FrameSubmitter,
+    redis_conn: redis.Redis[bytes],
+    settings: Settings,
+    fer_data_dir: Path,
+) -> None:
+    broken = rq_queue.enqueue_call(PROCESS_FRAME, args=(b"replaced below",))
+    redis_conn.hset(broken.key, "data", data)  # as a hostile or buggy client could
+    good_id = submitter.enqueue(scene_frame(fer_data_dir, camera_id="cam-good"))
+    worker.work(burst=True)
+
+    job = fetch(broken.id, redis_conn)
+    assert job.get_status() == JobStatus.FAILED
+    assert "ForeignJobRefused" in failure_of(job)
+    assert read_counts(redis_conn, settings.key_prefix, UNKNOWN_CAMERA).failed == {"foreign_job": 1}
+    assert fetch(good_id, redis_conn).get_status() == JobStatus.FINISHED
+
+
+def test_a_burst_of_mixed_jobs_settles_every_count(
+    worker: FerWorker,
+    rq_queue: Queue,
+    submitter: FrameSubmitter,
+    redis_conn: redis.Redis[bytes],
+    settings: Settings,
+    fer_data_dir: Path,
+) -> None:
+    """Producers count ``submitted``, workers the rest: after a burst the two sides agree."""
+    frames = [
+        scene_frame(fer_data_dir, camera_id="cam-mix", frame_number=n, seed=n) for n in range(3)
+    ]
+    stale = scene_frame(fer_data_dir, "cam-mix", 3, captured_at=time.time() - 60)
+    truncated = Frame(
+        camera_id="cam-mix",
+        frame_number=4,
+        captured_at=time.time(),
+        image=frames[0].image[:1000],
+        width=640,
+        height=480,
+    )
+    for frame in [*frames, stale, truncated]:
+        submitter.enqueue(frame)
+    worker.work(burst=True)
+
+    counts = read_counts(redis_conn, settings.key_prefix, "cam-mix")
+    assert counts.submitted == counts.settled == 5
+    assert (counts.processed, counts.dropped, counts.failed) == (3, {"stale": 1}, {"truncated": 1})
+    history = read_history(redis_conn, settings.key_prefix, "cam-mix")
+    assert sorted(r.frame_number for _, r in history) == [0, 1, 2]

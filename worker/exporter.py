@@ -1,0 +1,52 @@
+"""A worker pool's one scrape target: every worker process's metrics, plus the broker's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+import redis
+
+from common.metrics import BrokerCollector
+from common.metrics_server import (
+    MetricsEndpoint,
+    multiprocess_registry,
+    serve_metrics,
+    temporary_multiprocess_dir,
+)
+from common.settings import Settings
+from worker.pool import WorkerPool
+
+# A scrape must not hang on a stuck Redis: it reports ferstream_broker_up 0 instead.
+SCRAPE_REDIS_TIMEOUT_SECONDS = 2.0
+
+
+def serve_pool_metrics(pool: WorkerPool, port: int | None = None) -> MetricsEndpoint:
+    """Serve ``pool``'s metrics on ``settings.metrics_addr`` and ``port`` (default: settings)."""
+    settings = pool.settings
+    if pool.metrics_dir is None:
+        raise ValueError("expected a WorkerPool with a metrics_dir, got one without")
+    assert settings.redis_url is not None
+    connection: redis.Redis[bytes] = redis.Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=SCRAPE_REDIS_TIMEOUT_SECONDS,
+        socket_timeout=SCRAPE_REDIS_TIMEOUT_SECONDS,
+    )
+    collector = BrokerCollector(connection, [settings.queue_name], pool)
+    registry = multiprocess_registry(pool.metrics_dir, collector)
+    return serve_metrics(
+        registry, settings.metrics_port if port is None else port, settings.metrics_addr
+    )
+
+
+@contextmanager
+def monitored_pool(settings: Settings, burst: bool = False) -> Iterator[WorkerPool]:
+    """A started pool serving its metrics on ``settings.metrics_port`` (0: no endpoint)."""
+    with ExitStack() as stack:
+        if settings.metrics_port == 0:
+            yield stack.enter_context(WorkerPool(settings, burst=burst))
+            return
+        metrics_dir = stack.enter_context(temporary_multiprocess_dir())
+        pool = WorkerPool(settings, burst=burst, metrics_dir=metrics_dir)
+        stack.enter_context(serve_pool_metrics(pool))  # a taken port fails before workers start
+        yield stack.enter_context(pool)
