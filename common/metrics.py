@@ -253,7 +253,7 @@ class BrokerCollector(Collector):
         yield _gauge("ferstream_queue_depth", "Jobs waiting in the queue.", depth, ("queue",))
         yield _gauge("ferstream_redis_memory_used_bytes", "Redis used_memory.", [((), used)])
         if self.pool is not None:
-            states = self._worker_states(self.pool.worker_name_prefix)
+            states = self._worker_states(self.pool.worker_name_prefix, set(self.pool.pids))
             samples = [((state,), float(states.get(state, 0))) for state in WORKER_STATES]
             yield _gauge(
                 "ferstream_workers",
@@ -262,14 +262,18 @@ class BrokerCollector(Collector):
                 ("state",),
             )
 
-    def _worker_states(self, prefix: str) -> dict[str, int]:
-        states: dict[str, int] = {}
+    def _worker_states(self, prefix: str, pids: set[int]) -> dict[str, int]:
+        """States of this pool's live workers (a killed one stays registered in Redis)."""
+        by_name: dict[str, str] = {}  # a worker on several queues counts once
         for queue in self.queues:
             for worker in Worker.all(connection=self.connection, queue=queue):
-                if worker.name.startswith(prefix):
-                    state = str(getattr(worker.get_state(), "value", worker.get_state()))
-                    state = state if state in WORKER_STATES else "idle"  # "started": no job yet
-                    states[state] = states.get(state, 0) + 1
+                if worker.name.startswith(prefix) and worker.pid in pids:
+                    state = worker.get_state()
+                    by_name[worker.name] = str(getattr(state, "value", state))
+        states: dict[str, int] = {}
+        for state in by_name.values():
+            state = state if state in WORKER_STATES else "idle"  # "started": no job yet
+            states[state] = states.get(state, 0) + 1
         return states
 
     @staticmethod

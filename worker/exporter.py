@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from common.metrics import BrokerCollector
 from common.metrics_server import (
@@ -31,6 +33,7 @@ def serve_pool_metrics(pool: WorkerPool, port: int | None = None) -> MetricsEndp
         settings.redis_url,
         socket_connect_timeout=SCRAPE_REDIS_TIMEOUT_SECONDS,
         socket_timeout=SCRAPE_REDIS_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 0),  # the next scrape is the retry
     )
     collector = BrokerCollector(connection, [settings.queue_name], pool)
     registry = multiprocess_registry(pool.metrics_dir, collector)

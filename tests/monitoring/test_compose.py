@@ -1,0 +1,174 @@
+"""docker-compose.yml, its camera override, the Dockerfile and .env.example.
+
+The compose files are parsed and validated by Debian's ``docker-compose`` (``config``
+needs no Docker engine); no image is built and no container is started here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.monitoring import GRAFANA_PROVISIONING, REPO, load_yaml, require_binary
+
+COMPOSE = REPO / "docker-compose.yml"
+CAMERA_OVERRIDE = REPO / "docker-compose.camera.yml"
+ENV_EXAMPLE = REPO / ".env.example"
+DOCKERFILE = REPO / "Dockerfile"
+
+
+def compose(*args: str, env_file: Path | None = ENV_EXAMPLE) -> subprocess.CompletedProcess[str]:
+    command = [require_binary("docker-compose"), "--project-directory", str(REPO)]
+    if env_file is not None:
+        command += ["--env-file", str(env_file)]
+    # only what compose needs: the test must not pick up a developer's REDIS_PASSWORD
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=60, env=env, cwd=REPO
+    )
+
+
+def resolved(*files: Path, profile: str | None = None) -> dict[str, Any]:
+    args = [arg for path in files for arg in ("-f", str(path))]
+    if profile:
+        args += ["--profile", profile]
+    result = compose(*args, "config")
+    assert result.returncode == 0, result.stderr
+    config: dict[str, Any] = yaml.safe_load(result.stdout)
+    return config
+
+
+@pytest.fixture(scope="module")
+def stack() -> dict[str, Any]:
+    services: dict[str, Any] = resolved(COMPOSE)["services"]
+    return services
+
+
+def test_compose_files_are_valid() -> None:
+    for files in ([COMPOSE], [COMPOSE, CAMERA_OVERRIDE]):
+        args = [arg for path in files for arg in ("-f", str(path))]
+        checked = compose(*args, "config", "--quiet")
+        assert checked.returncode == 0, checked.stderr
+
+
+def test_the_stack_has_every_service_and_rq_dashboard_is_optional(stack: dict[str, Any]) -> None:
+    default = {name for name, service in stack.items() if not service.get("profiles")}
+    assert default == {"redis", "worker", "producer", "prometheus", "grafana", "redis-exporter"}
+    assert stack["rq-dashboard"]["profiles"] == ["tools"]  # started with `--profile tools`
+    assert "rq-dashboard" in resolved(COMPOSE, profile="tools")["services"]
+
+
+def test_redis_requires_the_password_from_the_env_file(stack: dict[str, Any]) -> None:
+    password = dict(line.split("=", 1) for line in _env_lines())["REDIS_PASSWORD"]
+    redis = stack["redis"]
+    assert "--requirepass" in " ".join(redis["command"])
+    assert redis["environment"]["REDIS_PASSWORD"] == password
+    for service in ("worker", "producer"):
+        assert stack[service]["environment"]["REDIS_URL"] == f"redis://:{password}@redis:6379/0"
+    assert stack["redis-exporter"]["environment"]["REDIS_PASSWORD"] == password
+    assert password not in COMPOSE.read_text()  # only ever interpolated
+
+
+def test_compose_refuses_to_start_without_a_redis_password() -> None:
+    result = compose("-f", str(COMPOSE), "config", env_file=None)
+    assert result.returncode != 0
+    assert "set REDIS_PASSWORD in .env" in result.stderr
+
+
+def test_nothing_is_published_beyond_localhost(stack: dict[str, Any]) -> None:
+    published = {
+        name: service.get("ports", []) for name, service in stack.items() if service.get("ports")
+    }
+    assert set(published) == {"redis", "prometheus", "grafana", "rq-dashboard"}
+    for name, ports in published.items():
+        for port in ports:
+            text = port if isinstance(port, str) else f"{port.get('host_ip')}:{port}"
+            assert text.startswith("127.0.0.1:"), f"{name} publishes {port} beyond localhost"
+
+
+def test_workers_scale_stop_gracefully_and_report_health(stack: dict[str, Any]) -> None:
+    worker = stack["worker"]
+    # a container_name or a published port would make `--scale worker=N` fail
+    assert "container_name" not in worker
+    assert "ports" not in worker
+    assert worker["expose"] == ["9100"]
+    assert worker["environment"]["FERSTREAM_METRICS_PORT"] == "9100"
+    assert worker["command"] == ["ferstream", "worker"]
+    assert worker["stop_signal"] == "SIGTERM"
+    assert _seconds(worker["stop_grace_period"]) > 20  # the pool's own grace (STOP_GRACE_SECONDS)
+    assert worker["healthcheck"]["test"] == ["CMD", "python", "-m", "worker.healthcheck"]
+    assert worker["init"] is True
+
+
+def test_the_producer_serves_metrics_where_prometheus_looks(stack: dict[str, Any]) -> None:
+    producer = stack["producer"]
+    command = producer["command"]
+    assert command[:2] == ["ferstream", "produce"]
+    assert command[command.index("--metrics-port") + 1] == "9101"
+    assert command[command.index("--source") + 1] == "scenes:/data/fer2013"
+    assert producer["expose"] == ["9101"]
+
+
+def test_the_camera_override_uses_the_webcam_device() -> None:
+    producer = resolved(COMPOSE, CAMERA_OVERRIDE)["services"]["producer"]
+    command = producer["command"]
+    assert command[command.index("--source") + 1] == "0"
+    assert producer["devices"] == ["/dev/video0:/dev/video0"]
+
+
+def test_prometheus_and_grafana_load_the_repository_files(stack: dict[str, Any]) -> None:
+    mounts = {
+        service: {_volume(v)[1]: _volume(v)[0] for v in stack[service]["volumes"]}
+        for service in ("prometheus", "grafana")
+    }
+    prometheus = mounts["prometheus"]
+    assert prometheus["/etc/prometheus/prometheus.yml"] == str(REPO / "monitoring/prometheus.yml")
+    assert prometheus["/etc/prometheus/alerts.yml"] == str(REPO / "monitoring/alerts.yml")
+    grafana = mounts["grafana"]
+    assert grafana["/etc/grafana/provisioning"] == str(GRAFANA_PROVISIONING)
+    [provider] = load_yaml(GRAFANA_PROVISIONING / "dashboards/ferstream.yml")["providers"]
+    dashboards_dir = provider["options"]["path"]
+    assert grafana[dashboards_dir] == str(REPO / "monitoring/grafana/dashboards")
+    [datasource] = load_yaml(GRAFANA_PROVISIONING / "datasources/prometheus.yml")["datasources"]
+    assert (datasource["type"], datasource["url"]) == ("prometheus", "http://prometheus:9090")
+
+
+def test_the_dockerfile_installs_like_the_readme_runs_as_non_root_with_the_model() -> None:
+    text = DOCKERFILE.read_text()
+    assert re.search(r"^FROM python:3\.11-slim", text, re.MULTILINE)
+    assert "RUN pip install . " in text  # the README's install, not editable
+    assert re.search(r"^USER (?!root)\w+", text, re.MULTILINE)
+    assert "COPY models/ferstream-mnv2.keras" in text
+    assert "FERSTREAM_MODEL_PATH=/app/models/ferstream-mnv2.keras" in text
+    assert (REPO / "models/ferstream-mnv2.keras").is_file()
+    ignored = (REPO / ".dockerignore").read_text().splitlines()
+    assert {".venv", "data", ".env", "!models/ferstream-mnv2.keras"} <= set(ignored)
+
+
+def test_the_env_example_holds_placeholders_only() -> None:
+    values = dict(line.split("=", 1) for line in _env_lines())
+    for key in ("REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
+        assert values[key].startswith("CHANGE-ME"), f"{key} must be a placeholder"
+    assert "/.env" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def _env_lines() -> list[str]:
+    lines = ENV_EXAMPLE.read_text().splitlines()
+    return [line for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _volume(spec: str) -> tuple[str, str]:
+    source, target = spec.split(":")[:2]
+    return source, target
+
+
+def _seconds(duration: str) -> float:
+    match = re.fullmatch(r"(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", duration)
+    assert match, duration
+    return int(match.group(1) or 0) * 60 + float(match.group(2) or 0)
