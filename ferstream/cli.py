@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import signal
@@ -223,30 +224,14 @@ def demo(
 )
 def analyze(video: Path, out: Path, table: Path | None, workers: int) -> None:
     """Run every frame of VIDEO through the queue and workers; write an annotated video."""
-    from contextlib import ExitStack
-
-    from common.connection import connect
-    from common.redis_server import EmbeddedRedis
     from ferstream.analyze import AnalyzeOptions, analyze_video
-    from ferstream.demo import WORKER_START_TIMEOUT, wait_for_workers
-    from worker.pool import WorkerPool
+    from ferstream.local import local_stack
 
-    settings = _settings(concurrency=max(1, workers))
-    with ExitStack() as stack:
-        if not settings.redis_url:
-            settings = settings.with_changes(redis_url=stack.enter_context(EmbeddedRedis()).url)
-        assert settings.redis_url is not None
-        connection = connect(settings.redis_url)
-        if workers > 0:
-            pool = stack.enter_context(WorkerPool(settings))
-            pool_stop = threading.Event()
-            stack.callback(pool_stop.set)
-            threading.Thread(target=pool.supervise, args=(pool_stop,), daemon=True).start()
-            click.echo(f"starting {workers} worker(s) ...", err=True)
-        wait_for_workers(connection, settings, max(1, workers), WORKER_START_TIMEOUT)
+    say = functools.partial(click.echo, err=True)
+    with local_stack(_settings(), workers, say) as local:
         options = AnalyzeOptions(video=video, out=out, table=table)
         with click.progressbar(length=_frame_count(video), label="frames") as bar:
-            found = analyze_video(connection, settings, options, progress=bar.update)
+            found = analyze_video(local.connection, local.settings, options, progress=bar.update)
     faces = sum(len(r.faces) for r in found.values())
     click.echo(
         f"{len(found)} frames analysed, {faces} faces; wrote {out}"

@@ -8,31 +8,25 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
-from rq import Queue, Worker
 
 from common.accounting import read_counts
-from common.connection import connect
 from common.errors import FerStreamError
 from common.keys import results_stream
-from common.redis_server import EmbeddedRedis
 from common.results import follow
-from common.serializer import MsgpackSerializer
 from common.settings import Settings
+from ferstream.local import local_stack
 from ferstream.scoring import Scoreboard
 from producer.runner import run_producer
 from producer.sources import CapturedFrame, open_source
 from producer.submit import FrameSubmitter
-from worker.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -56,50 +50,25 @@ def run_demo(
     settings: Settings, options: DemoOptions, say: Callable[[str], None] = print
 ) -> dict[str, Any]:
     """Run the demo and return its final report."""
-    with ExitStack() as stack:
-        if not settings.redis_url:
-            server = stack.enter_context(EmbeddedRedis())
-            settings = settings.with_changes(redis_url=server.url)
-            say(f"embedded Redis on {server.url}")
-        assert settings.redis_url is not None
-        connection = connect(settings.redis_url)
-        log_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="ferstream-demo-"))
-        pool = stack.enter_context(WorkerPool(settings, log_dir=log_dir))
-        stop = threading.Event()
-        stack.callback(stop.set)
-        threading.Thread(target=pool.supervise, args=(stop,), daemon=True).start()
-        say(f"starting {settings.concurrency} worker(s), loading the model (logs in {log_dir}) ...")
-        wait_for_workers(connection, settings, settings.concurrency, WORKER_START_TIMEOUT)
-        report = _run_cameras(connection, settings, options, stop, say)
+    with local_stack(settings, settings.concurrency, say) as local:
+        report = _run_cameras(local.connection, local.settings, options, say)
     if options.report:
         options.report.parent.mkdir(parents=True, exist_ok=True)
         options.report.write_text(json.dumps(report, indent=2))
     return report
 
 
-def wait_for_workers(
-    connection: redis.Redis[bytes], settings: Settings, count: int, timeout: float
-) -> None:
-    """Block until ``count`` workers listen on the queue (their model is loaded by then)."""
-    queue = Queue(settings.queue_name, connection=connection, serializer=MsgpackSerializer)
-    deadline = time.monotonic() + timeout
-    while Worker.count(connection=connection, queue=queue) < count:
-        if time.monotonic() > deadline:
-            raise FerStreamError(f"expected {count} workers within {timeout:.0f}s; see worker logs")
-        time.sleep(0.5)
-
-
 def _run_cameras(
     connection: redis.Redis[bytes],
     settings: Settings,
     options: DemoOptions,
-    stop: threading.Event,
     say: Callable[[str], None],
 ) -> dict[str, Any]:
     cameras = [f"cam{i}" for i in range(options.cameras)]
     board = Scoreboard()
     start_ids = {c: _last_result_id(connection, settings, c) for c in cameras}
     spec = options.source or f"scenes:{settings.data_dir}"
+    stop = threading.Event()  # set on the way out, Ctrl-C included, to end the producers
     threads = [
         threading.Thread(
             target=_produce,
@@ -112,8 +81,10 @@ def _run_cameras(
     for thread in threads:
         thread.start()
     say(f"{len(cameras)} camera(s) at {options.fps:g} fps for {options.duration:g}s from {spec}")
-    _consume(connection, settings, cameras, start_ids, threads, board, say)
-    stop.set()
+    try:
+        _consume(connection, settings, cameras, start_ids, threads, board, say)
+    finally:
+        stop.set()
     counts = {c: read_counts(connection, settings.key_prefix, c) for c in cameras}
     report = {
         **board.summary(),

@@ -17,7 +17,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
+from rq import Queue, Worker
+
+from common.errors import FerStreamError
 from common.metrics_server import MULTIPROC_ENV, mark_process_dead, prepare_multiprocess_dir
+from common.serializer import MsgpackSerializer
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -147,3 +152,15 @@ class WorkerPool:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def wait_for_workers(
+    connection: redis.Redis[bytes], settings: Settings, count: int, timeout: float
+) -> None:
+    """Block until ``count`` workers listen on the queue (their model is loaded by then)."""
+    queue = Queue(settings.queue_name, connection=connection, serializer=MsgpackSerializer)
+    deadline = time.monotonic() + timeout
+    while Worker.count(connection=connection, queue=queue) < count:
+        if time.monotonic() > deadline:
+            raise FerStreamError(f"expected {count} workers within {timeout:.0f}s; see worker logs")
+        time.sleep(0.5)

@@ -26,14 +26,13 @@ from common.errors import FerStreamError
 from common.results import read_history
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
-from ferstream.demo import wait_for_workers
 from producer.runner import ProducerStats, run_producer
 from producer.sources import open_source
 from producer.submit import FrameSubmitter
 from tests.conftest import TEST_KEY_PREFIX
 from tests.worker import BAD_CAMERA, bad_jobs, scene_frame
 from worker.jobs import PROCESS_FRAME
-from worker.pool import WorkerPool
+from worker.pool import WorkerPool, wait_for_workers
 
 pytestmark = pytest.mark.slow
 

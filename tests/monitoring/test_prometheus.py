@@ -32,7 +32,6 @@ from common.metrics import ProducerMetrics
 from common.metrics_server import serve_metrics, temporary_multiprocess_dir
 from common.redis_server import EmbeddedRedis
 from common.settings import Settings
-from ferstream.demo import wait_for_workers
 from producer.runner import run_producer
 from producer.sources import open_source
 from producer.submit import FrameSubmitter
@@ -46,7 +45,7 @@ from tests.monitoring import (
 )
 from worker.exporter import serve_pool_metrics
 from worker.healthcheck import check
-from worker.pool import WorkerPool
+from worker.pool import WorkerPool, wait_for_workers
 
 pytestmark = pytest.mark.slow
 
