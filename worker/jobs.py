@@ -41,8 +41,7 @@ def process_frame(frame_bytes: bytes) -> dict[str, Any]:
     try:
         frame = Frame.decode(frame_bytes)
     except SchemaError:
-        accounting.count(connection, prefix, UNKNOWN_CAMERA, accounting.failed("schema"))
-        metrics.record_failed(UNKNOWN_CAMERA, "schema")
+        record_failure(connection, prefix, UNKNOWN_CAMERA, "schema")
         raise
     now = time.time()
     age = now - frame.captured_at
@@ -54,12 +53,10 @@ def process_frame(frame_bytes: bytes) -> dict[str, Any]:
     try:
         result = pipeline.process(frame, queue_wait=now - enqueued)
     except FerStreamError as exc:
-        accounting.count(connection, prefix, frame.camera_id, accounting.failed(exc.reason))
-        metrics.record_failed(frame.camera_id, exc.reason)
+        record_failure(connection, prefix, frame.camera_id, exc.reason)
         raise
     except Exception:
-        accounting.count(connection, prefix, frame.camera_id, accounting.failed("internal"))
-        metrics.record_failed(frame.camera_id, "internal")
+        record_failure(connection, prefix, frame.camera_id, "internal")
         raise
     publishing = time.perf_counter()
     with connection.pipeline(transaction=False) as batch:
@@ -68,6 +65,14 @@ def process_frame(frame_bytes: bytes) -> dict[str, Any]:
         batch.execute()
     metrics.record_processed(result, time.perf_counter() - publishing, published_at=time.time())
     return {"status": "ok", "faces": len(result.faces)}
+
+
+def record_failure(
+    connection: redis.Redis[bytes], prefix: str, camera_id: str, reason: str
+) -> None:
+    """Count a failed frame in the camera's Redis counters and in the Prometheus metrics."""
+    accounting.count(connection, prefix, camera_id, accounting.failed(reason))
+    worker_metrics().record_failed(camera_id, reason)
 
 
 def _timestamp(moment: datetime) -> float:

@@ -9,12 +9,10 @@ from rq import SimpleWorker
 from rq.exceptions import DeserializationError
 from rq.job import Job
 
-from common import accounting
 from common.accounting import UNKNOWN_CAMERA
 from common.defaults import DEFAULT_KEY_PREFIX
 from common.errors import ForeignJobRefused
-from common.metrics import worker_metrics
-from worker.jobs import ALLOWED_JOBS
+from worker.jobs import ALLOWED_JOBS, record_failure
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +35,7 @@ class FerWorker(SimpleWorker):
             f"expected a job function among {sorted(ALLOWED_JOBS)}, got {func_name!r}: refused"
         )
         log.warning("job %s: %s", job.id, refusal)
-        accounting.count(
-            self.connection, self.key_prefix, UNKNOWN_CAMERA, accounting.failed(refusal.reason)
-        )
-        worker_metrics().record_failed(UNKNOWN_CAMERA, refusal.reason)
+        record_failure(self.connection, self.key_prefix, UNKNOWN_CAMERA, refusal.reason)
         self.handle_job_failure(
             job, queue, exc_string=f"ForeignJobRefused: {refusal}", execution=execution
         )
