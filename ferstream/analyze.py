@@ -27,14 +27,16 @@ from common.wire import EMOTIONS, Result
 from producer.sources import open_source
 from producer.submit import FrameSubmitter
 
+# BGR per emotion, dark enough for white label text: angry red, disgust green, fear purple,
+# happy amber, neutral grey, sad blue, surprise orange
 COLOURS = [
-    (0, 0, 255),
+    (0, 0, 220),
     (0, 128, 0),
     (128, 0, 128),
-    (0, 215, 255),
-    (200, 200, 200),
-    (255, 0, 0),
-    (0, 165, 255),
+    (0, 140, 200),
+    (100, 100, 100),
+    (200, 0, 0),
+    (0, 100, 230),
 ]
 WAIT_SECONDS = 60.0
 
@@ -123,9 +125,19 @@ def annotate(
         x, y, w, h = (round(v * scale) for v in face.box.as_list())
         colour = COLOURS[face.label]
         cv2.rectangle(out, (x, y), (x + w, y + h), colour, 2)
-        text = f"{face.emotion} {max(face.probabilities):.0%}"
-        cv2.putText(out, text, (x, max(14, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)
+        _label(out, f"{face.emotion} {max(face.probabilities):.0%}", x, y, colour)
     return out
+
+
+def _label(
+    image: npt.NDArray[np.uint8], text: str, x: int, y: int, colour: tuple[int, ...]
+) -> None:
+    """White text on a box of the face's colour, just above (x, y), readable on any scene."""
+    font, size = cv2.FONT_HERSHEY_SIMPLEX, 0.55
+    (width, height), baseline = cv2.getTextSize(text, font, size, 1)
+    top = max(0, y - height - baseline - 4)
+    cv2.rectangle(image, (x, top), (x + width + 6, top + height + baseline + 4), colour, cv2.FILLED)
+    cv2.putText(image, text, (x + 3, top + height + 2), font, size, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def _write_video(options: AnalyzeOptions, results: dict[int, Result]) -> None:
