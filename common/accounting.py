@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from common.keys import counts_hash
+from common.keys import counts_hash, pending_list
 
 UNKNOWN_CAMERA = "_unknown"
 SUBMITTED = "submitted"
@@ -61,3 +61,8 @@ def read_counts(connection: redis.Redis[bytes], prefix: str, camera_id: str) -> 
         dropped={k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("dropped:")},
         failed={k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("failed:")},
     )
+
+
+def take_pending(connection: redis.Redis[bytes], prefix: str, camera_id: str, job_id: str) -> None:
+    """A worker started this job: it no longer waits (see ``producer.backpressure``)."""
+    connection.lrem(pending_list(prefix, camera_id), 1, job_id)

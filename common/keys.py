@@ -25,3 +25,8 @@ def cameras_set(prefix: str) -> str:
 def counts_hash(prefix: str, camera_id: str) -> str:
     """Hash of one camera's frame counters (see ``common.accounting``)."""
     return f"{prefix}:counts:{camera_id}"
+
+
+def pending_list(prefix: str, camera_id: str) -> str:
+    """List of a camera's queued frame job ids, oldest first (see ``producer.backpressure``)."""
+    return f"{prefix}:pending:{camera_id}"

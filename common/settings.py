@@ -13,6 +13,7 @@ from common import defaults
 from common.errors import FerStreamError
 
 ENV_PREFIX = "FERSTREAM_"
+OVERFLOW_POLICIES = ("drop_oldest", "drop_new", "block")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class Settings:
     job_result_ttl: int = defaults.DEFAULT_JOB_RESULT_TTL_SECONDS
     job_failure_ttl: int = defaults.DEFAULT_JOB_FAILURE_TTL_SECONDS
     max_frame_age: float = defaults.DEFAULT_MAX_FRAME_AGE_SECONDS
+    max_pending_per_camera: int = defaults.DEFAULT_MAX_PENDING_PER_CAMERA
+    overflow_policy: str = defaults.DEFAULT_OVERFLOW_POLICY
     max_frame_bytes: int = defaults.DEFAULT_MAX_FRAME_BYTES
     max_frame_pixels: int = defaults.DEFAULT_MAX_FRAME_PIXELS
     detect_scale_factor: float = defaults.DEFAULT_DETECT_SCALE_FACTOR
@@ -47,7 +50,13 @@ class Settings:
     producer_metrics_port: int = defaults.DEFAULT_PRODUCER_METRICS_PORT  # 0: off
 
     def __post_init__(self) -> None:
-        positive = ("results_stream_maxlen", "max_frame_bytes", "max_frame_pixels", "concurrency")
+        positive = (
+            "results_stream_maxlen",
+            "max_frame_bytes",
+            "max_frame_pixels",
+            "concurrency",
+            "max_pending_per_camera",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise FerStreamError(f"setting {name} must be > 0, got {getattr(self, name)!r}")
@@ -58,6 +67,11 @@ class Settings:
         if not 0.05 <= self.detect_downscale <= 1.0:
             raise FerStreamError(
                 f"setting detect_downscale must be in [0.05, 1.0], got {self.detect_downscale!r}"
+            )
+        if self.overflow_policy not in OVERFLOW_POLICIES:
+            raise FerStreamError(
+                f"setting overflow_policy must be one of {OVERFLOW_POLICIES}, "
+                f"got {self.overflow_policy!r}"
             )
         if self.max_frame_age <= 0:
             raise FerStreamError(f"setting max_frame_age must be > 0, got {self.max_frame_age!r}")

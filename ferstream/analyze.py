@@ -73,7 +73,11 @@ def _collect(
     camera_id: str,
     progress: Callable[[int], None],
 ) -> dict[int, Result]:
-    submitter = FrameSubmitter(connection, settings)
+    # Every frame of a file matters: wait for room rather than drop (the window keeps it short).
+    admit_all = settings.with_changes(
+        overflow_policy="block", max_pending_per_camera=options.in_flight
+    )
+    submitter = FrameSubmitter(connection, admit_all)
     results: dict[int, Result] = {}
     stream = follow(
         connection, settings.key_prefix, [camera_id], after={camera_id: b"0-0"}, block_ms=200

@@ -26,6 +26,7 @@ class ProducerStats:
 
     frames_submitted: int = 0
     frames_failed: int = 0
+    frames_dropped: int = 0  # by the overflow policy; included in frames_submitted
     elapsed_seconds: float = 0.0
 
     @property
@@ -145,5 +146,7 @@ def _submit_one(
             )
         return
     stats.frames_submitted += 1
-    if on_submit is not None:
+    if job_id is None:  # turned away by the camera's overflow policy (counted in Redis)
+        stats.frames_dropped += 1
+    elif on_submit is not None:
         on_submit(frame_number, job_id, captured)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import redis
 from rq import Queue
+from rq.job import Job
 
 from common.accounting import SUBMITTED, count
 from common.errors import BrokerUnavailable
@@ -12,6 +13,7 @@ from common.metrics import ProducerMetrics, producer_metrics
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from common.wire import Frame
+from producer.backpressure import QUEUE_FULL, PendingBound
 from producer.encoding import encode_jpeg, fit_within, scale_boxes
 from producer.sources import CapturedFrame
 
@@ -33,6 +35,14 @@ class FrameSubmitter:
         self.metrics = metrics or producer_metrics()
         self.queue = Queue(settings.queue_name, connection=connection, serializer=MsgpackSerializer)
         self.cameras_key = cameras_set(settings.key_prefix)
+        self.bound = PendingBound(
+            connection,
+            settings.key_prefix,
+            self.queue.key,
+            Job.redis_job_namespace_prefix,
+            settings.max_pending_per_camera,
+            settings.overflow_policy,
+        )
 
     def build_frame(
         self,
@@ -65,21 +75,27 @@ class FrameSubmitter:
         *,
         jpeg_quality: int,
         max_side: int,
-    ) -> str:
-        """Enqueue one frame; returns the job id. ``BrokerUnavailable`` if Redis fails."""
+    ) -> str | None:
+        """Enqueue one frame; its job id, or None if the overflow policy dropped it.
+
+        ``BrokerUnavailable`` if Redis fails.
+        """
         frame = self.build_frame(
             camera_id, frame_number, captured, jpeg_quality=jpeg_quality, max_side=max_side
         )
         return self.enqueue(frame)
 
-    def enqueue(self, frame: Frame) -> str:
-        """Enqueue an already built frame and record its camera; returns the job id."""
+    def enqueue(self, frame: Frame) -> str | None:
+        """Enqueue a built frame within its camera's bound; its job id, or None if dropped."""
         settings = self.settings
         description = (
             f"process_frame camera={frame.camera_id} n={frame.frame_number} "
             f"{frame.width}x{frame.height} {frame.encoding} {len(frame.image)} bytes"
         )
         try:
+            if not self.bound.admit(frame.camera_id, settings.max_frame_age):
+                self._count_refused(frame.camera_id)
+                return None
             pipeline = self.connection.pipeline()
             job = self.queue.enqueue_call(
                 PROCESS_FRAME_JOB,
@@ -92,6 +108,7 @@ class FrameSubmitter:
             )
             pipeline.sadd(self.cameras_key, frame.camera_id)
             count(pipeline, settings.key_prefix, frame.camera_id, SUBMITTED)
+            self.bound.track(pipeline, frame.camera_id, job.id)
             pipeline.execute()
         except (redis.RedisError, OSError) as exc:
             self.metrics.submit_failures.labels(camera=frame.camera_id).inc()
@@ -101,3 +118,12 @@ class FrameSubmitter:
             ) from exc
         self.metrics.frames_submitted.labels(camera=frame.camera_id).inc()
         return str(job.id)
+
+    def _count_refused(self, camera_id: str) -> None:
+        """A frame the overflow policy turned away: submitted, and dropped as queue_full."""
+        with self.connection.pipeline() as pipeline:
+            pipeline.sadd(self.cameras_key, camera_id)
+            count(pipeline, self.settings.key_prefix, camera_id, SUBMITTED)
+            count(pipeline, self.settings.key_prefix, camera_id, QUEUE_FULL)
+            pipeline.execute()
+        self.metrics.frames_submitted.labels(camera=camera_id).inc()

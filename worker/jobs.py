@@ -43,6 +43,7 @@ def process_frame(frame_bytes: bytes) -> dict[str, Any]:
     except SchemaError:
         record_failure(connection, prefix, UNKNOWN_CAMERA, "schema")
         raise
+    accounting.take_pending(connection, prefix, frame.camera_id, job.id)
     now = time.time()
     age = now - frame.captured_at
     if age > settings.max_frame_age:

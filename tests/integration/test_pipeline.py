@@ -62,10 +62,14 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture(scope="module")
 def pool_settings(redis_url: str) -> Settings:
-    # The machine is shared, so frames may wait: a long frame age keeps these tests about
-    # delivery (staleness is covered in tests/worker/test_jobs.py).
+    # The machine is shared, so frames may wait: a long frame age and a blocking overflow
+    # policy keep these tests about delivery (staleness and dropping are tested elsewhere).
     return Settings(
-        redis_url=redis_url, key_prefix=TEST_KEY_PREFIX, concurrency=WORKERS, max_frame_age=60.0
+        redis_url=redis_url,
+        key_prefix=TEST_KEY_PREFIX,
+        concurrency=WORKERS,
+        max_frame_age=60.0,
+        overflow_policy="block",
     )
 
 

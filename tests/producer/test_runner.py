@@ -31,7 +31,8 @@ def folder(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def submitter(redis_conn: redis.Redis[bytes], settings: Settings) -> FrameSubmitter:
-    return FrameSubmitter(redis_conn, settings)
+    # no worker drains the queue here: room for every frame (bounds: test_backpressure.py)
+    return FrameSubmitter(redis_conn, settings.with_changes(max_pending_per_camera=100))
 
 
 def _queued_frames(queue: Queue) -> list[Frame]:

@@ -47,7 +47,8 @@ def worker(
 
 @pytest.fixture
 def submitter(redis_conn: redis.Redis[bytes], settings: Settings) -> FrameSubmitter:
-    return FrameSubmitter(redis_conn, settings)
+    # jobs are queued before the burst worker starts: room for all of them
+    return FrameSubmitter(redis_conn, settings.with_changes(max_pending_per_camera=100))
 
 
 def fetch(job_id: str, connection: redis.Redis[bytes]) -> Job:
