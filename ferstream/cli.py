@@ -249,6 +249,100 @@ def _frame_count(video: Path) -> int:
     return max(count, 1)
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(part) for part in text.split(",") if part.strip())
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(",") if part.strip())
+
+
+@main.command("bench-detect")
+@click.option("--scenes", type=int, default=150, show_default=True, help="labelled scenes")
+@click.option("--scale-factors", default="1.05,1.1,1.2,1.3", show_default=True)
+@click.option("--min-neighbors", default="3,4,5,6", show_default=True)
+@click.option("--min-sizes", default="30,40,60", show_default=True, help="min face side, px")
+@click.option("--downscales", default="1.0,0.75,0.5,0.35", show_default=True)
+@click.option("--budget-ms", type=float, default=10.0, show_default=True, help="for the pick")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports/bench-detect"),
+    show_default=True,
+)
+def bench_detect(
+    scenes: int,
+    scale_factors: str,
+    min_neighbors: str,
+    min_sizes: str,
+    downscales: str,
+    budget_ms: float,
+    seed: int,
+    data_dir: Path | None,
+    out: Path,
+) -> None:
+    """Haar face recall against milliseconds per frame, over a grid of detector settings."""
+    from ferstream.bench_detect import DetectBenchOptions, DetectGrid, run_detect_bench
+
+    grid = DetectGrid(
+        _floats(scale_factors), _ints(min_neighbors), _ints(min_sizes), _floats(downscales)
+    )
+    options = DetectBenchOptions(scenes=scenes, seed=seed, grid=grid, budget_ms=budget_ms, out=out)
+    run_detect_bench(_settings(data_dir=data_dir), options, say=click.echo)
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="~5 s per run: a smoke run, not a measurement")
+@click.option("--workers", default="1,2", show_default=True, help="pool sizes to saturate")
+@click.option("--loads", default="25,50,75,100,150,200", show_default=True, help="% of saturation")
+@click.option("--duration", type=float, default=None, help="seconds per load [20; quick 5]")
+@click.option(
+    "--overload-duration",
+    type=float,
+    default=None,
+    help="seconds at the highest load [long enough to judge Redis memory; quick: --duration]",
+)
+@click.option("--saturation-seconds", type=float, default=None, help="[15; quick 5]")
+@click.option("--reference-seconds", type=float, default=None, help="[15; quick 5]")
+@click.option("--no-references", is_flag=True, help="skip the notebook loop and compute floor")
+@click.option("--scenes", type=int, default=None, help="distinct labelled scenes [120; quick 40]")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("reports/bench"), show_default=True
+)
+def bench(
+    quick: bool,
+    workers: str,
+    loads: str,
+    duration: float | None,
+    overload_duration: float | None,
+    saturation_seconds: float | None,
+    reference_seconds: float | None,
+    no_references: bool,
+    scenes: int | None,
+    data_dir: Path | None,
+    out: Path,
+) -> None:
+    """The real stack under offered load, against the notebook loop and the compute floor."""
+    from ferstream.bench import BenchOptions, run_bench
+
+    options = BenchOptions.preset(
+        quick,
+        workers=_ints(workers),
+        loads=_ints(loads),
+        duration=duration,
+        overload_duration=overload_duration,
+        saturation_seconds=saturation_seconds,
+        reference_seconds=reference_seconds,
+        references=not no_references,
+        scenes=scenes,
+        out=out,
+    )
+    run_bench(_settings(data_dir=data_dir), options, say=click.echo)
+
+
 @main.command()
 @click.option(
     "--data",

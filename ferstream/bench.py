@@ -1,0 +1,297 @@
+"""``ferstream bench``: the real stack under controlled load, against two in-process references.
+
+Procedure, in one run on the same labelled scenes:
+
+1. **References** (``ferstream.bench_reference``): the source notebook's loop in one
+   process, then the compute floor (the worker's own pipeline, no queue) in 1 and 2
+   processes; one thread each.
+2. **Stack**: an embedded Redis (or ``REDIS_URL``, on a queue and key prefix of the
+   run's own) and a real ``WorkerPool`` of 1, then 2 ``python -m worker`` processes,
+   one thread each.
+3. **Saturation**, per worker count: a backlog of 3 frames per worker kept topped up as
+   results arrive; its drain rate over a fixed window is the pool's capacity. (A one-off
+   burst would go stale in the queue after ``max_frame_age``; offering more than the
+   pool can take would measure the cost of dropping stale frames as well.)
+4. **Offered load**, on the largest pool: 25-200 % of its saturation, split over two
+   cameras, each load followed by a drain. The highest load runs long enough for Redis
+   memory to settle. After every run the counters of every camera must satisfy
+   submitted = processed + dropped + failed with nothing pending, and every processed
+   frame's result must have been read from its stream.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import redis
+from rq import Queue, Worker
+
+from common.connection import connect
+from common.errors import FerStreamError
+from common.redis_server import EmbeddedRedis
+from common.serializer import MsgpackSerializer
+from common.settings import Settings
+from ferstream.bench_load import LoadDriver
+from ferstream.bench_reference import FLOOR, NOTEBOOK, run_reference
+from ferstream.bench_report import evaluate_targets, report_markdown, write_report
+from ferstream.bench_scenes import LabelledFrame, labelled_frames
+from ferstream.bench_watch import Watcher
+from worker.pool import WorkerPool
+
+DEFAULT_LOADS = (25, 50, 75, 100, 150, 200)
+DEFAULT_OUT = Path("reports/bench")
+WORKER_START_TIMEOUT = 300.0
+SETTLE_MARGIN_SECONDS = 2.0
+FLAT_WINDOW_SECONDS = 15.0
+SHARED_MACHINE_NOTE = (
+    "Timings from a shared 2-core machine where other programs run: indicative only."
+)
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    workers: tuple[int, ...] = (1, 2)
+    loads: tuple[int, ...] = DEFAULT_LOADS  # % of the largest pool's saturation
+    duration: float = 20.0  # seconds per load
+    overload_duration: float | None = None  # highest load; None: long enough to judge memory
+    saturation_seconds: float = 15.0
+    warmup_seconds: float = 3.0
+    reference_seconds: float = 15.0
+    references: bool = True
+    scenes: int = 120
+    cameras: int = 2
+    seed: int = 0
+    out: Path = DEFAULT_OUT
+
+    @classmethod
+    def preset(cls, quick: bool = False, **changes: Any) -> BenchOptions:
+        """The full benchmark, or with ``quick`` a ~5 s-per-run smoke run; then ``changes``.
+
+        A quick run's highest load lasts ``duration`` too: too short to judge Redis memory.
+        """
+        base = cls()
+        if quick:
+            base = replace(
+                base,
+                duration=5.0,
+                saturation_seconds=5.0,
+                warmup_seconds=1.5,
+                reference_seconds=5.0,
+                scenes=40,
+            )
+        options = replace(base, **{k: v for k, v in changes.items() if v is not None})
+        if quick and changes.get("overload_duration") is None:
+            options = replace(options, overload_duration=options.duration)  # not judged
+        return options
+
+    def load_duration(self, load: int, settle: float) -> float:
+        if not self.loads or load != max(self.loads) or load <= 100:
+            return self.duration
+        if self.overload_duration is not None:
+            return self.overload_duration
+        return max(self.duration, settle + FLAT_WINDOW_SECONDS)
+
+
+def run_bench(
+    settings: Settings, options: BenchOptions, say: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Run the benchmark, write its report under ``options.out``, print and return it."""
+    if not options.workers or min(options.workers) < 1:
+        raise FerStreamError(f"bench workers: expected counts >= 1, got {options.workers}")
+    shutil.rmtree(options.out / "logs", ignore_errors=True)  # this run's worker output only
+    (options.out / "logs").mkdir(parents=True)
+    say(f"generating {options.scenes} labelled scenes from {settings.data_dir} ...")
+    frames = labelled_frames(settings.data_dir, options.scenes, seed=options.seed)
+    settle = settings.job_result_ttl + settings.max_frame_age + SETTLE_MARGIN_SECONDS
+    report: dict[str, Any] = {
+        "meta": _meta(settings, options, settle),
+        "references": _references(frames, settings, options, say) if options.references else {},
+        "saturation": {},
+        "loads": [],
+    }
+    with ExitStack() as stack:
+        settings = _broker(stack, settings, say)
+        assert settings.redis_url is not None
+        connection = connect(settings.redis_url)
+        watcher = Watcher(connection, settle).start()
+        stack.callback(watcher.stop)
+        log_dir = str(options.out / "logs")
+        for workers in sorted(set(options.workers)):
+            with _running_pool(connection, settings, workers, log_dir, say) as pool:
+                watcher.pids = lambda pool=pool: pool.pids  # type: ignore[misc]
+                driver = LoadDriver(connection, pool.settings, frames, watcher, options.cameras)
+                say(f"saturation, {workers} worker(s): {options.saturation_seconds:g} s ...")
+                run = driver.saturation(workers, options.warmup_seconds, options.saturation_seconds)
+                report["saturation"][str(workers)] = run
+                say(f"  {run['frames_per_s']} frames/s, {run['faces_per_s']} faces/s")
+                if workers == max(options.workers):
+                    report["loads"] = _loads(driver, run["frames_per_s"], options, settle, say)
+    report["meta"]["load_workers"] = max(options.workers)
+    report["targets"] = evaluate_targets(report)
+    write_report(report, options.out)
+    say(report_markdown(report))
+    say(f"report written to {options.out}/")
+    return report
+
+
+def _references(
+    frames: list[LabelledFrame],
+    settings: Settings,
+    options: BenchOptions,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    seconds = options.reference_seconds
+    logs = options.out / "logs"
+    say(f"reference: notebook loop, 1 process, {seconds:g} s (after loading TensorFlow) ...")
+    notebook = run_reference(NOTEBOOK, frames, settings, 1, seconds, logs).to_json()
+    say(f"  {notebook['frames_per_s']} frames/s, recall {notebook['face_recall']}")
+    floors = {}
+    for processes in sorted(set(options.workers)):
+        say(f"reference: compute floor, {processes} process(es), {seconds:g} s ...")
+        run = run_reference(FLOOR, frames, settings, processes, seconds, logs)
+        floors[str(processes)] = run.to_json()
+        say(f"  {floors[str(processes)]['frames_per_s']} frames/s")
+    return {"notebook": notebook, "floor": floors}
+
+
+def _loads(
+    driver: LoadDriver,
+    saturation: float,
+    options: BenchOptions,
+    settle: float,
+    say: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    steps = []
+    for load in options.loads:
+        duration = options.load_duration(load, settle)
+        offered = saturation * load / 100.0
+        say(f"load {load}%: {offered:.1f} frames/s for {duration:g} s ...")
+        step = driver.offered(f"load{load}", offered, duration)
+        step.update(load_pct=load, workers=max(options.workers))
+        latency = step["latency_ms"]
+        say(
+            f"  done {step['processed_fps']} frames/s, p50 {latency['p50']} p99 {latency['p99']}"
+            f" ms, dropped {sum(step['dropped'].values())}, "
+            f"accounting {'exact' if step['identity_holds'] else 'BROKEN'}"
+        )
+        steps.append(step)
+    return steps
+
+
+def _broker(stack: ExitStack, settings: Settings, say: Callable[[str], None]) -> Settings:
+    """Settings on a Redis of the run's own, or on ``REDIS_URL`` with its own queue and prefix."""
+    external = bool(settings.redis_url)
+    if not external:
+        server = stack.enter_context(EmbeddedRedis())
+        settings = settings.with_changes(redis_url=server.url)
+        say(f"embedded Redis on {server.url}")
+    name = f"ferstream-bench-{uuid.uuid4().hex[:8]}"
+    settings = settings.with_changes(queue_name=name, key_prefix=name)
+    if external:
+        assert settings.redis_url is not None
+        stack.callback(_forget_keys, connect(settings.redis_url), settings)
+    return settings
+
+
+def _forget_keys(connection: redis.Redis[bytes], settings: Settings) -> None:
+    """Delete the run's counters, streams and queue on a shared Redis (jobs expire alone)."""
+    for pattern in (f"{settings.key_prefix}:*", f"rq:*:{settings.queue_name}"):
+        for key in connection.scan_iter(match=pattern, count=500):
+            connection.delete(key)
+    connection.srem("rq:queues", f"rq:queue:{settings.queue_name}")
+
+
+@contextmanager
+def _running_pool(
+    connection: redis.Redis[bytes],
+    settings: Settings,
+    workers: int,
+    log_dir: str,
+    say: Callable[[str], None],
+) -> Iterator[WorkerPool]:
+    """A pool of ``workers`` processes, one thread each, with every one listening."""
+    pool_settings = settings.with_changes(concurrency=workers, threads_per_worker=1)
+    stop = threading.Event()
+    say(f"starting {workers} worker(s) (logs in {log_dir}) ...")
+    with WorkerPool(pool_settings, log_dir=log_dir) as pool:
+        threading.Thread(target=pool.supervise, args=(stop,), daemon=True).start()
+        try:
+            _wait_for_pool(connection, pool, workers)
+            yield pool
+        finally:
+            stop.set()
+
+
+def _wait_for_pool(connection: redis.Redis[bytes], pool: WorkerPool, count: int) -> None:
+    """Until ``count`` of this pool's processes (not an earlier pool's) serve the queue."""
+    queue = Queue(pool.settings.queue_name, connection=connection, serializer=MsgpackSerializer)
+    deadline = time.monotonic() + WORKER_START_TIMEOUT
+    while True:
+        pids = set(pool.pids)
+        listening = [w for w in Worker.all(queue=queue) if w.pid in pids]
+        if len(listening) >= count:
+            return
+        if time.monotonic() > deadline:
+            raise FerStreamError(
+                f"expected {count} workers within {WORKER_START_TIMEOUT:.0f}s, "
+                f"got {len(listening)}; see the worker logs"
+            )
+        time.sleep(0.5)
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "-"
+
+
+def _meta(settings: Settings, options: BenchOptions, settle: float) -> dict[str, Any]:
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu_count": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+        "versions": {
+            p: _version(p) for p in ("tensorflow", "keras", "opencv-python-headless", "rq")
+        },
+        "note": SHARED_MACHINE_NOTE,
+        "detection": (
+            f"scale {settings.detect_scale_factor:g}, neighbours {settings.detect_min_neighbors}, "
+            f"min face {settings.detect_min_face_size} px, downscale {settings.detect_downscale:g}"
+        ),
+        "queueing": (
+            f"at most {settings.max_pending_per_camera} pending frames per camera "
+            f"({settings.overflow_policy}), max frame age {settings.max_frame_age:g} s"
+        ),
+        "model": settings.model_path.name,
+        "flip_tta": settings.flip_tta,
+        "scenes": options.scenes,
+        "cameras": options.cameras,
+        "workers": list(options.workers),
+        "duration_s": options.duration,
+        "overload_duration_s": options.load_duration(max(options.loads, default=0), settle),
+        "saturation_s": options.saturation_seconds,
+        "warmup_s": options.warmup_seconds,
+        "reference_s": options.reference_seconds,
+        "max_frame_age_s": settings.max_frame_age,
+        "job_result_ttl_s": settings.job_result_ttl,
+        "saturation_method": (
+            "drain rate of a backlog of 3 frames per worker (at least 4, within the pending "
+            "bounds) kept topped up as "
+            f"results arrive, over {options.saturation_seconds:g} s after "
+            f"{options.warmup_seconds:g} s of warm-up; no frame waits long enough to go stale"
+        ),
+    }

@@ -1,0 +1,277 @@
+"""The benchmark's report: the issue's targets judged, a markdown table, JSON and PNG plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+# The targets of the real-time issue (2 workers on 2 cores).
+FLOOR_RATIO = 0.9
+NOTEBOOK_RATIO_PER_CORE = 10.0
+SCALING_RATIO = 1.8
+P99_AT_HALF_MS = 100.0
+P99_AT_OVERLOAD_MS = 250.0
+HALF_LOAD = 50
+OVERLOAD = 200
+
+
+NOTES = (
+    "- Producers, the result reader, the memory sampler and Redis share the cores with the "
+    "workers; the compute floor has them to itself, so pool / floor includes that cost.",
+    "- The `fer` package is not run: that target stays unmeasured.",
+    "- Latency targets are judged on the largest pool; saturation is measured for each.",
+)
+
+
+def _verdict(met: bool | None) -> str:
+    return {True: "met", False: "**NOT met**", None: "not measured"}[met]
+
+
+def _target(target: str, measured: str, met: bool | None) -> dict[str, Any]:
+    return {"target": target, "measured": measured, "met": met}
+
+
+def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of the issue: what it asks, what was measured, met / not met / not measured."""
+    saturation = report["saturation"]
+    references = report["references"]
+    loads = {step["load_pct"]: step for step in report["loads"]}
+    workers = max((int(n) for n in saturation), default=0)
+    pool = saturation.get(str(workers))
+    floor = references.get("floor", {}).get(str(workers))
+    notebook = references.get("notebook")
+    rows = []
+    if pool and floor:
+        ratio = pool["frames_per_s"] / floor["frames_per_s"]
+        rows.append(
+            _target(
+                f"pool >= {FLOOR_RATIO} x compute floor ({workers} cores)",
+                f"{pool['frames_per_s']} / {floor['frames_per_s']} frames/s = {ratio:.2f} x",
+                ratio >= FLOOR_RATIO,
+            )
+        )
+    else:
+        rows.append(_target(f"pool >= {FLOOR_RATIO} x compute floor", "no floor run", None))
+    if pool and notebook:
+        per_core = pool["frames_per_s"] / workers
+        ratio = per_core / notebook["frames_per_s"]
+        recall = _pool_recall(report)
+        recall_ok = recall is not None and recall >= (notebook["face_recall"] or 0.0)
+        rows.append(
+            _target(
+                f">= {NOTEBOOK_RATIO_PER_CORE:g} x notebook loop per core, equal or better recall",
+                f"{per_core:.2f} / {notebook['frames_per_s']} frames/s per core = {ratio:.1f} x; "
+                f"recall {recall} vs {notebook['face_recall']}",
+                ratio >= NOTEBOOK_RATIO_PER_CORE and recall_ok,
+            )
+        )
+    else:
+        rows.append(_target(">= 10 x notebook loop per core", "no notebook run", None))
+    rows.append(_target(">= 3 x the `fer` package per core", "the `fer` package is not run", None))
+    if "1" in saturation and "2" in saturation:
+        one, two = saturation["1"]["frames_per_s"], saturation["2"]["frames_per_s"]
+        rows.append(
+            _target(
+                f"2 workers >= {SCALING_RATIO} x 1 worker",
+                f"{two} / {one} frames/s = {two / one:.2f} x",
+                two / one >= SCALING_RATIO,
+            )
+        )
+    else:
+        rows.append(_target("2 workers >= 1.8 x 1 worker", "1 and 2 workers not both run", None))
+    rows.append(_p99_target(loads.get(HALF_LOAD), HALF_LOAD, P99_AT_HALF_MS))
+    rows.append(_p99_target(loads.get(OVERLOAD), OVERLOAD, P99_AT_OVERLOAD_MS))
+    rows += _overload_targets(loads.get(OVERLOAD))
+    runs = [*saturation.values(), *report["loads"]]
+    broken = [run["run"] for run in runs if not run["identity_holds"]]
+    rows.append(
+        _target(
+            "accounting identity exact, every run",
+            f"{len(runs) - len(broken)} of {len(runs)} runs exact"
+            + (f"; broken: {', '.join(broken)}" if broken else ""),
+            not broken if runs else None,
+        )
+    )
+    return rows
+
+
+def _pool_recall(report: dict[str, Any]) -> float | None:
+    """The pool's face recall over every frame it processed in the load runs."""
+    steps = [s for s in report["loads"] if s["face_recall"] is not None]
+    if not steps:
+        return None
+    weights = [int(s["processed"]) for s in steps]
+    total = sum(float(s["face_recall"]) * w for s, w in zip(steps, weights, strict=True))
+    return round(total / max(1, sum(weights)), 3)
+
+
+def _p99_target(step: dict[str, Any] | None, load: int, limit: float) -> dict[str, Any]:
+    target = f"p99 end-to-end <= {limit:g} ms at {load}%"
+    if step is None or step["latency_ms"]["p99"] is None:
+        return _target(target, "not run", None)
+    p99 = step["latency_ms"]["p99"]
+    return _target(target, f"p99 {p99} ms", p99 <= limit)
+
+
+def _overload_targets(step: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if step is None:
+        return [_target("at 200%: Redis memory flat, every camera served", "not run", None)]
+    growth = step["redis_growth_mb_per_min"]
+    memory = (
+        f"used_memory {step['redis_used_mb']['start']} -> max {step['redis_used_mb']['max']} MiB"
+        + (
+            ""
+            if growth is None
+            else f"; {growth} MiB/min once settled (limit {step['redis_flat_limit_mb_per_min']})"
+        )
+        + ("; run too short to judge" if step["redis_flat"] is None else "")
+    )
+    served = {c: v["processed"] for c, v in step["cameras"].items()}
+    return [
+        _target("at 200%: Redis memory flat", memory, step["redis_flat"]),
+        _target(
+            "at 200%: every camera served",
+            ", ".join(f"{c} {n} processed" for c, n in served.items()),
+            all(n > 0 for n in served.values()),
+        ),
+    ]
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "0"
+
+
+def throughput_table(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "| what | processes | frames/s | faces/s | frames/s per core | face recall |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for workers, run in sorted(report["saturation"].items()):
+        n = int(workers)
+        lines.append(
+            f"| pool (RQ, Redis), saturation | {n} | {run['frames_per_s']} | "
+            f"{run['faces_per_s']} | {run['frames_per_s'] / n:.2f} | {run['face_recall']} |"
+        )
+    references = report["references"]
+    for n, run in sorted(references.get("floor", {}).items()):
+        lines.append(
+            f"| compute floor (no queue) | {n} | {run['frames_per_s']} | {run['faces_per_s']} | "
+            f"{run['frames_per_s'] / int(n):.2f} | {run['face_recall']} |"
+        )
+    if "notebook" in references:
+        run = references["notebook"]
+        lines.append(
+            f"| notebook loop | 1 | {run['frames_per_s']} | {run['faces_per_s']} | "
+            f"{run['frames_per_s']:.2f} | {run['face_recall']} |"
+        )
+    return lines
+
+
+def load_table(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "| load | offered f/s | sent f/s | done f/s | e2e p50 | p95 | p99 | queue p95 | "
+        "detect p50 | classify p50 | other p50 | dropped | failed | recall | accuracy | "
+        "Redis max MiB | MiB/min settled | worker RSS MiB | identity |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- "
+        "| ---: | ---: | ---: | ---: | --- | :-: |",
+    ]
+    for s in report["loads"]:
+        latency, stages = s["latency_ms"], s["stage_ms"]
+        growth = "-" if s["redis_growth_mb_per_min"] is None else s["redis_growth_mb_per_min"]
+        lines.append(
+            f"| {s['load_pct']}% | {s['offered_fps']} | {s['submitted_fps']} | "
+            f"{s['processed_fps']} | {_ms(latency['p50'])} | {_ms(latency['p95'])} | "
+            f"{_ms(latency['p99'])} | {_ms(stages['queue_wait']['p95'])} | "
+            f"{_ms(stages['detect']['p50'])} | {_ms(stages['classify']['p50'])} | "
+            f"{_ms(s['overhead_ms']['p50'])} | {_reasons(s['dropped'])} | "
+            f"{_reasons(s['failed'])} | {s['face_recall']} | {s['label_accuracy']} | "
+            f"{s['redis_used_mb']['max']} | {growth} | "
+            f"{', '.join(f'{v:.0f}' for v in s['worker_rss_mb'])} | "
+            f"{'exact' if s['identity_holds'] else 'BROKEN'} |"
+        )
+    return lines
+
+
+def accounting_table(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "| run | camera | submitted | processed | dropped | failed | pending | results read "
+        "| identity |",
+        "| --- | --- | ---: | ---: | --- | --- | ---: | ---: | :-: |",
+    ]
+    for run in [*report["saturation"].values(), *report["loads"]]:
+        for camera, c in run["cameras"].items():
+            lines.append(
+                f"| {run['run']} | {camera} | {c['submitted']} | {c['processed']} | "
+                f"{_reasons(c['dropped'])} | {_reasons(c['failed'])} | {c['pending']} | "
+                f"{c['results_read']} | {'exact' if c['identity_holds'] else 'BROKEN'} |"
+            )
+    return lines
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    meta = report["meta"]
+    lines = [
+        "# ferstream bench",
+        "",
+        f"{meta['date']}, {meta['cpu_count']} cores, load average {meta['load_avg_1m']} at "
+        f"start. *{meta['note']}*",
+        "",
+        f"Detection {meta['detection']}; {meta['queueing']}; model `{meta['model']}`; "
+        f"{meta['scenes']} scenes "
+        f"(640x480, 1-3 faces) cycled over {meta['cameras']} cameras; OpenCV and TensorFlow "
+        "on one thread per process.",
+        "",
+        "## Throughput",
+        "",
+        f"Pool saturation: {meta['saturation_method']}",
+        "",
+        *throughput_table(report),
+        "",
+        f"## Latency under offered load ({meta['load_workers']} worker(s))",
+        "",
+        f"Load = % of the {meta['load_workers']}-worker saturation, split evenly over the "
+        "cameras, whose frames interleave evenly; "
+        f"{meta['duration_s']} s per load ({meta['overload_duration_s']} s at the highest). "
+        "Times in ms. e2e = capture to published; other = e2e - queue wait - pipeline "
+        "(enqueue, RQ bookkeeping, publish). done f/s counts results published during the "
+        "load. MiB/min settled = Redis memory growth once finished jobs (kept "
+        f"{meta['job_result_ttl_s']} s) and stale frames ({meta['max_frame_age_s']} s) have "
+        "turned over; '-' where the load was too short to tell.",
+        "",
+        *load_table(report),
+        "",
+        "## Targets",
+        "",
+        "| target | measured | verdict |",
+        "| --- | --- | --- |",
+        *(f"| {t['target']} | {t['measured']} | {_verdict(t['met'])} |" for t in report["targets"]),
+        "",
+        "## Accounting (submitted = processed + dropped + failed + pending, after a drain)",
+        "",
+        *accounting_table(report),
+        "",
+        "## Notes",
+        "",
+        *NOTES,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict[str, Any], out: Path) -> list[Path]:
+    """``bench.json``, ``bench.md``, ``bench-latency.png``, ``bench-throughput.png``."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "bench.json", out / "bench.md"]
+    paths[0].write_text(json.dumps(report, indent=2))
+    paths[1].write_text(report_markdown(report))
+    from ferstream.bench_plots import plot_latency, plot_throughput
+
+    paths.append(plot_latency(report, out / "bench-latency.png"))
+    paths.append(plot_throughput(report, out / "bench-throughput.png"))
+    return paths

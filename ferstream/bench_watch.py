@@ -1,0 +1,126 @@
+"""What the benchmark samples while a run goes on: Redis memory and the workers' RSS."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import redis
+
+MIB = 1024 * 1024
+SAMPLE_SECONDS = 0.25
+MIN_FLAT_WINDOW_SECONDS = 10.0
+FLAT_GROWTH = 0.05  # per minute, of the mean, for memory to count as flat
+FLAT_GROWTH_FLOOR_MIB = 1.0
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident memory of a process: psutil where installed, else /proc/<pid>/status."""
+    try:
+        import psutil
+    except ImportError:
+        return _proc_rss(pid)
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except psutil.Error:
+        return None
+
+
+def _proc_rss(pid: int) -> int | None:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None
+    kib = [int(line.split()[1]) for line in lines if line.startswith("VmRSS:")]
+    return kib[0] * 1024 if kib else None
+
+
+class Watcher:
+    """Samples Redis ``used_memory`` and worker RSS in a thread; ``end`` summarises a run.
+
+    Finished jobs keep their frame in Redis for ``job_result_ttl`` seconds, and queued
+    ones live up to ``max_frame_age`` before they are dropped, so memory under a steady
+    load only levels off after ``settle`` seconds: flatness is judged after that.
+    """
+
+    def __init__(self, connection: redis.Redis[bytes], settle: float) -> None:
+        self.connection = connection
+        self.settle = settle
+        self.pids: Callable[[], list[int]] = list
+        self._samples: list[tuple[float, int, dict[int, int]]] = []
+        self._lock = threading.Lock()
+        self._mark = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-watch", daemon=True)
+
+    def start(self) -> Watcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_SECONDS):
+            try:
+                used = int(self.connection.info("memory")["used_memory"])
+            except redis.RedisError:
+                continue
+            rss = {pid: value for pid in self.pids() if (value := rss_bytes(pid)) is not None}
+            with self._lock:
+                self._samples.append((time.time(), used, rss))
+
+    def begin(self) -> None:
+        """A run starts now."""
+        with self._lock:
+            self._mark = len(self._samples)
+
+    def end(self, start: float, duration: float) -> dict[str, Any]:
+        """Memory figures for the run begun last, whose load lasted ``duration`` from ``start``."""
+        with self._lock:
+            samples = self._samples[self._mark :]
+        info = self.connection.info("memory")
+        used = [u for _, u, _ in samples] or [int(info["used_memory"])]
+        rss: dict[int, int] = {}
+        for _, _, per_pid in samples:
+            for pid, value in per_pid.items():
+                rss[pid] = max(rss.get(pid, 0), value)
+        growth, limit, flat = self._flatness(samples, start, duration)
+        return {
+            "redis_used_mb": {
+                "start": _mib(used[0]),
+                "max": _mib(max(used)),
+                "end": _mib(used[-1]),
+            },
+            "redis_peak_mb": _mib(int(info["used_memory_peak"])),
+            "redis_growth_mb_per_min": growth,
+            "redis_flat_limit_mb_per_min": limit,
+            "redis_flat": flat,
+            "worker_rss_mb": [_mib(v) for v in rss.values()],
+            "load_avg_1m": round(os.getloadavg()[0], 2),
+        }
+
+    def _flatness(
+        self, samples: list[tuple[float, int, dict[int, int]]], start: float, duration: float
+    ) -> tuple[float | None, float | None, bool | None]:
+        """Growth of ``used_memory`` once settled, the growth allowed (MiB/min), and flat or not.
+
+        All None when the load did not last ``settle`` + 10 s: too short to judge.
+        """
+        steady = [(t, u) for t, u, _ in samples if start + self.settle <= t <= start + duration]
+        if len(steady) < 3 or steady[-1][0] - steady[0][0] < MIN_FLAT_WINDOW_SECONDS:
+            return None, None, None
+        times, used = np.asarray(steady, dtype=np.float64).T
+        per_minute = float(np.polyfit(times - times[0], used, 1)[0]) * 60.0
+        allowed = max(FLAT_GROWTH_FLOOR_MIB * MIB, FLAT_GROWTH * float(used.mean()))
+        return round(per_minute / MIB, 2), round(allowed / MIB, 2), per_minute <= allowed
+
+
+def _mib(value: int) -> float:
+    return round(value / MIB, 2)
