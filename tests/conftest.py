@@ -24,6 +24,7 @@ from common.wire import Frame
 if TYPE_CHECKING:
     from worker.classifier import KerasEmotionClassifier
     from worker.pipeline import FramePipeline
+    from worker.rqworker import FerWorker
 
 TEST_KEY_PREFIX = "ferstream-test"
 
@@ -130,3 +131,15 @@ def emotion_classifier(frame_pipeline: FramePipeline) -> KerasEmotionClassifier:
     classifier = frame_pipeline.classifier
     assert isinstance(classifier, KerasEmotionClassifier)
     return classifier
+
+
+@pytest.fixture
+def worker(
+    redis_conn: redis.Redis[bytes], rq_queue: Queue, frame_pipeline: FramePipeline
+) -> FerWorker:
+    """The production worker class on the test queue; the session's pipeline serves its jobs."""
+    from worker.rqworker import FerWorker
+
+    fer_worker = FerWorker([rq_queue], connection=redis_conn, serializer=MsgpackSerializer)
+    fer_worker.key_prefix = frame_pipeline.settings.key_prefix
+    return fer_worker

@@ -27,13 +27,11 @@ from common.metrics import (
     install_worker_metrics,
 )
 from common.results import read_history
-from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from common.wire import EMOTIONS, Frame
 from producer.submit import FrameSubmitter
 from tests.worker import BAD_JOB_NAMES, bad_jobs, scene_frame
 from worker.jobs import PROCESS_FRAME
-from worker.pipeline import FramePipeline
 from worker.rqworker import FerWorker
 
 
@@ -53,15 +51,6 @@ def submitter(
     redis_conn: redis.Redis[bytes], settings: Settings, registry: CollectorRegistry
 ) -> FrameSubmitter:
     return FrameSubmitter(redis_conn, settings, metrics=ProducerMetrics.create(registry))
-
-
-@pytest.fixture
-def worker(
-    redis_conn: redis.Redis[bytes], rq_queue: Queue, frame_pipeline: FramePipeline
-) -> FerWorker:
-    fer_worker = FerWorker([rq_queue], connection=redis_conn, serializer=MsgpackSerializer)
-    fer_worker.key_prefix = frame_pipeline.settings.key_prefix
-    return fer_worker
 
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:

@@ -36,16 +36,6 @@ def write_marker(path: str) -> None:
 
 
 @pytest.fixture
-def worker(
-    redis_conn: redis.Redis[bytes], rq_queue: Queue, frame_pipeline: FramePipeline
-) -> FerWorker:
-    """The production worker class on the test queue; the session's pipeline serves its jobs."""
-    fer_worker = FerWorker([rq_queue], connection=redis_conn, serializer=MsgpackSerializer)
-    fer_worker.key_prefix = frame_pipeline.settings.key_prefix
-    return fer_worker
-
-
-@pytest.fixture
 def submitter(redis_conn: redis.Redis[bytes], settings: Settings) -> FrameSubmitter:
     # jobs are queued before the burst worker starts: room for all of them
     return FrameSubmitter(redis_conn, settings.with_changes(max_pending_per_camera=100))
