@@ -18,7 +18,7 @@ from typing import Any
 import redis
 
 from common.accounting import read_counts
-from common.errors import FerStreamError
+from common.errors import FerStreamError, SourceError
 from common.keys import results_stream
 from common.results import follow
 from common.settings import Settings
@@ -50,6 +50,11 @@ def run_demo(
     settings: Settings, options: DemoOptions, say: Callable[[str], None] = print
 ) -> dict[str, Any]:
     """Run the demo and return its final report."""
+    try:  # an unusable source or missing data fails here, before Redis and workers start
+        open_source(_source_spec(settings, options), data_dir=settings.data_dir).close()
+    except SourceError as exc:
+        hint = "" if options.source else " (--data-dir or FERSTREAM_DATA_DIR; README: Data)"
+        raise SourceError(f"{exc}{hint}") from exc
     with local_stack(settings, settings.concurrency, say) as local:
         report = _run_cameras(local.connection, local.settings, options, say)
     if options.report:
@@ -67,7 +72,7 @@ def _run_cameras(
     cameras = [f"cam{i}" for i in range(options.cameras)]
     board = Scoreboard()
     start_ids = {c: _last_result_id(connection, settings, c) for c in cameras}
-    spec = options.source or f"scenes:{settings.data_dir}"
+    spec = _source_spec(settings, options)
     stop = threading.Event()  # set on the way out, Ctrl-C included, to end the producers
     threads = [
         threading.Thread(
@@ -93,6 +98,10 @@ def _run_cameras(
     }
     say(format_report(report))
     return report
+
+
+def _source_spec(settings: Settings, options: DemoOptions) -> str:
+    return options.source or f"scenes:{settings.data_dir}"
 
 
 def _produce(

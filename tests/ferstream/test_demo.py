@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from common.errors import SourceError
 from common.settings import Settings
 from ferstream.demo import DemoOptions, run_demo
 
@@ -34,3 +35,14 @@ def test_a_short_demo_reports_settled_counts(
     assert json.loads(options.report.read_text()) == report  # type: ignore[union-attr]
     assert any("ferstream demo report" in line for line in said)
     assert any("cam0: submitted" in line for line in said)
+
+
+def test_missing_data_fails_at_once_with_a_hint_and_starts_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    said: list[str] = []
+    missing = settings.with_changes(redis_url=None, data_dir=tmp_path / "no-fer2013")
+
+    with pytest.raises(SourceError, match="FERSTREAM_DATA_DIR"):
+        run_demo(missing, DemoOptions(duration=1.0), say=said.append)
+    assert said == []  # no Redis, no workers were started
