@@ -11,7 +11,9 @@ DEFAULT_REDIS_URL: str | None = None  # None: start the embedded redis-server
 DEFAULT_QUEUE_NAME = "ferstream-frames"
 DEFAULT_KEY_PREFIX = "ferstream"
 DEFAULT_RESULTS_STREAM_MAXLEN = 1000
-DEFAULT_JOB_RESULT_TTL_SECONDS = 30
+# A finished job keeps its frame (the JPEG) in Redis this long: short, so memory under
+# load stays small (results live on in the camera's stream, not in RQ).
+DEFAULT_JOB_RESULT_TTL_SECONDS = 5
 DEFAULT_JOB_FAILURE_TTL_SECONDS = 600
 DEFAULT_MAX_FRAME_AGE_SECONDS = 2.0
 DEFAULT_MAX_PENDING_PER_CAMERA = 4
