@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy as np
 
 from training.augment import AugmentConfig
 from training.batches import AugmentedBatches, class_weights, one_hot
-from training.data import FaceDataset, load_dataset, stratified_split
+from training.data import load_dataset, stratified_split
 from training.model import ModelConfig, build_model, export_float32
 from training.plots import plot_curves
 
@@ -234,10 +234,3 @@ class EpochSchedule(keras.callbacks.Callback):  # type: ignore[misc]
             self.state["total_epochs"],
         )
 
-
-def with_overrides(config: TrainConfig, **changes: Any) -> TrainConfig:
-    return replace(config, **changes)
-
-
-def summarise(dataset: FaceDataset) -> str:
-    return ", ".join(str(int(c)) for c in dataset.class_counts())
