@@ -233,4 +233,3 @@ class EpochSchedule(keras.callbacks.Callback):  # type: ignore[misc]
             epoch_seconds,
             self.state["total_epochs"],
         )
-
