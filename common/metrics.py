@@ -46,6 +46,7 @@ STAGE_BUCKETS = (
 )
 # Faces in one frame = the classifier's batch size for that frame.
 FACES_BUCKETS = (0, 1, 2, 3, 4, 6, 8, 12, 16, 32)
+BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 32)
 
 STAGES = ("decode", "detect", "classify", "publish")
 WORKER_STATES = ("busy", "idle", "suspended")
@@ -66,6 +67,7 @@ class WorkerMetrics:
     queue_wait: Histogram
     stage_duration: Histogram
     faces_per_frame: Histogram
+    batch_frames: Histogram
     model_info: Gauge
 
     @classmethod
@@ -130,6 +132,12 @@ class WorkerMetrics:
                 buckets=FACES_BUCKETS,
                 registry=registry,
             ),
+            batch_frames=Histogram(
+                "ferstream_batch_frames",
+                "Frames whose faces went through one classifier call (micro-batching).",
+                buckets=BATCH_BUCKETS,
+                registry=registry,
+            ),
             model_info=Gauge(
                 "ferstream_model_info",
                 "The loaded emotion model and software versions (value 1).",
@@ -163,6 +171,10 @@ class WorkerMetrics:
             self.faces_detected.labels(camera=camera).inc(len(result.faces))
         for face in result.faces:
             self.faces_by_emotion.labels(camera=camera, emotion=EMOTIONS[face.label]).inc()
+
+    def record_batch(self, frames: int) -> None:
+        """One classifier call served ``frames`` frames."""
+        self.batch_frames.observe(frames)
 
     def record_dropped(self, camera: str, reason: str) -> None:
         self.frames_dropped.labels(camera=camera, reason=reason).inc()

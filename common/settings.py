@@ -35,6 +35,7 @@ class Settings:
     overflow_policy: str = defaults.DEFAULT_OVERFLOW_POLICY
     max_frame_bytes: int = defaults.DEFAULT_MAX_FRAME_BYTES
     max_frame_pixels: int = defaults.DEFAULT_MAX_FRAME_PIXELS
+    detect_cascade: str = defaults.DEFAULT_CASCADE_FILE
     detect_scale_factor: float = defaults.DEFAULT_DETECT_SCALE_FACTOR
     detect_min_neighbors: int = defaults.DEFAULT_DETECT_MIN_NEIGHBORS
     detect_min_face_size: int = defaults.DEFAULT_DETECT_MIN_FACE_SIZE
@@ -42,6 +43,8 @@ class Settings:
     face_margin: float = defaults.DEFAULT_FACE_MARGIN
     model_path: Path = defaults.DEFAULT_MODEL_PATH
     flip_tta: bool = defaults.DEFAULT_FLIP_TTA
+    batch_max_frames: int = defaults.DEFAULT_BATCH_MAX_FRAMES
+    batch_max_wait: float = defaults.DEFAULT_BATCH_MAX_WAIT_SECONDS
     data_dir: Path = defaults.DEFAULT_DATA_DIR
     concurrency: int = defaults.DEFAULT_CONCURRENCY
     threads_per_worker: int = 0  # 0: cores divided by concurrency
@@ -56,6 +59,7 @@ class Settings:
             "max_frame_pixels",
             "concurrency",
             "max_pending_per_camera",
+            "batch_max_frames",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -75,6 +79,11 @@ class Settings:
             )
         if self.max_frame_age <= 0:
             raise FerStreamError(f"setting max_frame_age must be > 0, got {self.max_frame_age!r}")
+        if not 0 <= self.batch_max_wait < self.max_frame_age:
+            raise FerStreamError(
+                f"setting batch_max_wait must be in [0, max_frame_age={self.max_frame_age}), "
+                f"got {self.batch_max_wait!r}"
+            )
         for name in ("metrics_port", "producer_metrics_port"):
             if not 0 <= getattr(self, name) <= 65535:
                 raise FerStreamError(

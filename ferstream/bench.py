@@ -1,22 +1,30 @@
-"""``ferstream bench``: the real stack under controlled load, against two in-process references.
+"""``ferstream bench``: the real stack under controlled load, against in-process references.
 
 Procedure, in one run on the same labelled scenes:
 
-1. **References** (``ferstream.bench_reference``): the source notebook's loop in one
-   process, then the compute floor (the worker's own pipeline, no queue) in 1 and 2
-   processes; one thread each.
+1. **References** (``ferstream.bench_reference``): the source notebook's loop and the
+   ``fer`` package (when it loads here; ``./dev bench`` installs it) in one process each,
+   then the compute floor (the worker's own pipeline, no queue) in 1 and 2 processes;
+   one thread each.
 2. **Stack**: an embedded Redis (or ``REDIS_URL``, on a queue and key prefix of the
    run's own) and a real ``WorkerPool`` of 1, then 2 ``python -m worker`` processes,
    one thread each.
-3. **Saturation**, per worker count: a backlog of 3 frames per worker kept topped up as
-   results arrive; its drain rate over a fixed window is the pool's capacity. (A one-off
-   burst would go stale in the queue after ``max_frame_age``; offering more than the
-   pool can take would measure the cost of dropping stale frames as well.)
+3. **Saturation**, per worker count: a backlog of one batch and two frames per worker
+   kept topped up as results arrive; its drain rate over a fixed window is the pool's
+   capacity. (A one-off burst would go stale in the queue after ``max_frame_age``;
+   offering more than the pool can take would measure the cost of dropping stale frames
+   as well.) CPU time of the workers, Redis and this process is counted per frame.
 4. **Offered load**, on the largest pool: 25-200 % of its saturation, split over two
    cameras, each load followed by a drain. The highest load runs long enough for Redis
-   memory to settle. After every run the counters of every camera must satisfy
-   submitted = processed + dropped + failed with nothing pending, and every processed
-   frame's result must have been read from its stream.
+   memory to settle.
+5. **Fairness**, on the largest pool: a fast camera (30 fps, or 150 % of saturation if
+   that is more) beside a 2 fps one; each camera's share of service is reported.
+6. **Micro-batching off**: the largest pool again with ``batch_max_frames`` 1, saturated
+   the same way: what batching buys.
+
+After every run the counters of every camera must satisfy submitted = processed +
+dropped + failed with nothing pending, and every processed frame's result must have been
+read from its stream.
 """
 
 from __future__ import annotations
@@ -44,13 +52,16 @@ from common.redis_server import EmbeddedRedis
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from ferstream.bench_load import LoadDriver
-from ferstream.bench_reference import FLOOR, NOTEBOOK, run_reference
+from ferstream.bench_reference import FER_PACKAGE, FLOOR, NOTEBOOK, fer_available, run_reference
 from ferstream.bench_report import evaluate_targets, report_markdown, write_report
 from ferstream.bench_scenes import LabelledFrame, labelled_frames
 from ferstream.bench_watch import Watcher
 from worker.pool import WorkerPool
 
 DEFAULT_LOADS = (25, 50, 75, 100, 150, 200)
+FAIR_FAST_FPS = 30.0
+FAIR_SLOW_FPS = 2.0
+FAIR_OVERLOAD = 1.5  # the fast camera offers at least this much of the pool's saturation
 DEFAULT_OUT = Path("reports/bench")
 WORKER_START_TIMEOUT = 300.0
 SETTLE_MARGIN_SECONDS = 2.0
@@ -120,6 +131,8 @@ def run_bench(
         "references": _references(frames, settings, options, say) if options.references else {},
         "saturation": {},
         "loads": [],
+        "fairness": None,
+        "batching_off": None,
     }
     with ExitStack() as stack:
         settings = _broker(stack, settings, say)
@@ -138,6 +151,11 @@ def run_bench(
                 say(f"  {run['frames_per_s']} frames/s, {run['faces_per_s']} faces/s")
                 if workers == max(options.workers):
                     report["loads"] = _loads(driver, run["frames_per_s"], options, settle, say)
+                    report["fairness"] = _fairness(driver, run["frames_per_s"], options, say)
+        if settings.batch_max_frames > 1:
+            report["batching_off"] = _batching_off(
+                connection, settings, frames, watcher, options, log_dir, say
+            )
     report["meta"]["load_workers"] = max(options.workers)
     report["targets"] = evaluate_targets(report)
     write_report(report, options.out)
@@ -157,13 +175,39 @@ def _references(
     say(f"reference: notebook loop, 1 process, {seconds:g} s (after loading TensorFlow) ...")
     notebook = run_reference(NOTEBOOK, frames, settings, 1, seconds, logs).to_json()
     say(f"  {notebook['frames_per_s']} frames/s, recall {notebook['face_recall']}")
+    fer = _fer_reference(frames, settings, seconds, logs, say)
     floors = {}
     for processes in sorted(set(options.workers)):
         say(f"reference: compute floor, {processes} process(es), {seconds:g} s ...")
         run = run_reference(FLOOR, frames, settings, processes, seconds, logs)
         floors[str(processes)] = run.to_json()
         say(f"  {floors[str(processes)]['frames_per_s']} frames/s")
-    return {"notebook": notebook, "floor": floors}
+    return {"notebook": notebook, "fer": fer, "floor": floors}
+
+
+def _fer_reference(
+    frames: list[LabelledFrame],
+    settings: Settings,
+    seconds: float,
+    logs: Path,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """The ``fer`` package's run, or ``{"skipped": why}``.
+
+    An optional package never fails the bench: the report says what was missing instead.
+    """
+    skipped = fer_available()
+    if skipped is None:
+        say(f"reference: the `fer` package, 1 process, {seconds:g} s (after loading it) ...")
+        try:
+            fer = run_reference(FER_PACKAGE, frames, settings, 1, seconds, logs).to_json()
+        except FerStreamError as exc:
+            skipped = f"its run failed ({str(exc).splitlines()[0]}); see {logs}/fer-1-0.log"
+        else:
+            say(f"  {fer['frames_per_s']} frames/s, recall {fer['face_recall']}")
+            return fer
+    say(f"reference: the `fer` package skipped: {skipped}")
+    return {"skipped": skipped}
 
 
 def _loads(
@@ -188,6 +232,43 @@ def _loads(
         )
         steps.append(step)
     return steps
+
+
+def _fairness(
+    driver: LoadDriver, saturation: float, options: BenchOptions, say: Callable[[str], None]
+) -> dict[str, Any]:
+    fast = max(FAIR_FAST_FPS, FAIR_OVERLOAD * saturation)
+    say(
+        f"fairness: a {fast:.0f} fps camera beside a {FAIR_SLOW_FPS:g} fps one, "
+        f"{options.duration:g} s ..."
+    )
+    run = driver.mixed("fair", [fast, FAIR_SLOW_FPS], options.duration)
+    for camera, counts in run["cameras"].items():
+        say(f"  {camera}: {counts['processed']} of {counts['submitted']} processed")
+    return run
+
+
+def _batching_off(
+    connection: redis.Redis[bytes],
+    settings: Settings,
+    frames: list[LabelledFrame],
+    watcher: Watcher,
+    options: BenchOptions,
+    log_dir: str,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """The largest pool's saturation with one frame per model call."""
+    workers = max(options.workers)
+    unbatched = settings.with_changes(batch_max_frames=1)
+    with _running_pool(connection, unbatched, workers, log_dir, say) as pool:
+        watcher.pids = lambda: pool.pids
+        driver = LoadDriver(connection, pool.settings, frames, watcher, options.cameras)
+        say(f"saturation, {workers} worker(s), micro-batching off: ...")
+        run = driver.saturation(
+            workers, options.warmup_seconds, options.saturation_seconds, f"sat{workers}w-nobatch"
+        )
+        say(f"  {run['frames_per_s']} frames/s, {run['faces_per_s']} faces/s")
+    return run
 
 
 def _broker(stack: ExitStack, settings: Settings, say: Callable[[str], None]) -> Settings:
@@ -265,11 +346,12 @@ def _meta(settings: Settings, options: BenchOptions, settle: float) -> dict[str,
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
         "versions": {
-            p: _version(p) for p in ("tensorflow", "keras", "opencv-python-headless", "rq")
+            p: _version(p) for p in ("tensorflow", "keras", "opencv-python-headless", "rq", "fer")
         },
         "note": SHARED_MACHINE_NOTE,
         "detection": (
-            f"scale {settings.detect_scale_factor:g}, neighbours {settings.detect_min_neighbors}, "
+            f"cascade {settings.detect_cascade}, scale {settings.detect_scale_factor:g}, "
+            f"neighbours {settings.detect_min_neighbors}, "
             f"min face {settings.detect_min_face_size} px, downscale {settings.detect_downscale:g}"
         ),
         "queueing": (
@@ -288,9 +370,11 @@ def _meta(settings: Settings, options: BenchOptions, settle: float) -> dict[str,
         "reference_s": options.reference_seconds,
         "max_frame_age_s": settings.max_frame_age,
         "job_result_ttl_s": settings.job_result_ttl,
+        "batch_max_frames": settings.batch_max_frames,
+        "batch_max_wait_s": settings.batch_max_wait,
         "saturation_method": (
-            "drain rate of a backlog of 3 frames per worker (at least 4, within the pending "
-            "bounds) kept topped up as "
+            "drain rate of a backlog of one batch and two frames per worker (at least 4, "
+            "within the pending bounds) kept topped up as "
             f"results arrive, over {options.saturation_seconds:g} s after "
             f"{options.warmup_seconds:g} s of warm-up; no frame waits long enough to go stale"
         ),

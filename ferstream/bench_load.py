@@ -28,6 +28,7 @@ from ferstream.scoring import Scoreboard
 from producer.submit import FrameSubmitter
 
 STAGES = ("queue_wait", "decode", "detect", "classify", "total")
+LOST_POLL_SECONDS = 0.25  # the backlog's own cost on the cores stays small
 DRAIN_GRACE_SECONDS = 60.0  # after max frame age: a backlog is worked off or dropped by then
 READ_GRACE_SECONDS = 10.0
 FOLLOW_BLOCK_MS = 200
@@ -107,18 +108,20 @@ class LoadDriver:
     def _camera_ids(self, run: str) -> list[str]:
         return [f"{run}-c{i}" for i in range(self.cameras)]
 
-    def saturation(self, workers: int, warmup: float, window: float) -> dict[str, Any]:
-        """Pool capacity: the drain rate of a backlog kept topped up at 3 frames per worker
-        (at least 4, at most what the cameras' pending bounds let wait).
+    def saturation(
+        self, workers: int, warmup: float, window: float, run: str | None = None
+    ) -> dict[str, Any]:
+        """Pool capacity: the drain rate of a backlog kept topped up at one batch and two
+        frames per worker (at least 4, at most what the cameras' pending bounds let wait).
 
         The backlog never runs dry, so workers never wait, and no frame waits long
         enough to go stale. Frames/s = results published inside ``window`` / ``window``.
         """
-        run = f"sat{workers}w"
+        run = run or f"sat{workers}w"  # camera ids of the run's own: counters start at 0
         cameras = self._camera_ids(run)
         # within the cameras' pending bounds, or the overflow policy would drop frames
         bound = self.settings.max_pending_per_camera * len(cameras)
-        target = min(max(4, 3 * workers), bound)
+        target = min(max(4, (self.settings.batch_max_frames + 2) * workers), bound)
         collector = ResultCollector(self.connection, self.settings.key_prefix, cameras)
         sent = Submissions()
         frames = itertools.cycle(enumerate(self.frames))
@@ -126,8 +129,11 @@ class LoadDriver:
         start, end = began + warmup, began + warmup + window
         self.watcher.begin()
         numbers = itertools.count()
+        lost, looked = 0, 0.0
         while time.time() < end:
-            lost = self._settled_without_result(cameras) if sent.count else 0
+            if sent.count and time.monotonic() - looked >= LOST_POLL_SECONDS:
+                # frames dropped or failed never publish: read the counters now and then
+                lost, looked = self._settled_without_result(cameras), time.monotonic()
             for _ in range(target - (sent.count - collector.count() - lost)):
                 number = next(numbers)
                 sent.submit(self.submitter, cameras[number % len(cameras)], number, next(frames)[1])
@@ -146,19 +152,22 @@ class LoadDriver:
 
     def offered(self, run: str, frames_per_s: float, duration: float) -> dict[str, Any]:
         """``frames_per_s`` in all, split evenly over the cameras, for ``duration`` seconds."""
-        cameras = self._camera_ids(run)
+        return self.mixed(run, [frames_per_s / self.cameras] * self.cameras, duration)
+
+    def mixed(self, run: str, rates: list[float], duration: float) -> dict[str, Any]:
+        """One camera per entry of ``rates`` (frames/s each), for ``duration`` seconds."""
+        cameras = [f"{run}-c{i}" for i in range(len(rates))]
         collector = ResultCollector(self.connection, self.settings.key_prefix, cameras)
         sent = Submissions()
         stop = threading.Event()
-        per_camera = frames_per_s / len(cameras)
         threads = [
             threading.Thread(
                 target=self._produce,
-                args=(camera, index, per_camera, duration, sent, stop),
+                args=(camera, index, rate, duration, sent, stop),
                 name=f"bench-{camera}",
                 daemon=True,
             )
-            for index, camera in enumerate(cameras)
+            for index, (camera, rate) in enumerate(zip(cameras, rates, strict=True))
         ]
         start = time.time()
         self.watcher.begin()
@@ -169,8 +178,13 @@ class LoadDriver:
         summary = self._finish(run, cameras, collector, sent, start, duration)
         results = summary.pop("_results")
         in_window = [r for r in results if start <= r.published_at <= start + duration]
+        for camera, rate in zip(cameras, rates, strict=True):
+            summary["cameras"][camera].update(
+                offered_fps=round(rate, 2),
+                latency_ms=_percentiles([r.latency for r in results if r.camera_id == camera]),
+            )
         summary.update(
-            offered_fps=round(frames_per_s, 2),
+            offered_fps=round(sum(rates), 2),
             submitted_fps=round(summary["submitted"] / duration, 2),
             processed_fps=round(len(in_window) / duration, 2),
             faces_per_s=round(sum(len(r.faces) for r in in_window) / duration, 2),
@@ -229,7 +243,12 @@ class LoadDriver:
         for result in results:
             board.add(result)
         cams = {c: _camera_summary(counts[c], results, queued) for c in cameras}
+        settled = sum(c.settled for c in counts.values())
         return {
+            "cpu_ms_per_frame": {
+                name: None if spent is None else round(1000.0 * spent / max(1, settled), 2)
+                for name, spent in watched["cpu_seconds"].items()
+            },
             "run": run,
             "drained": drained,
             "submitted": sum(c.submitted for c in counts.values()),

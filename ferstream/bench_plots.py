@@ -56,7 +56,7 @@ def plot_latency(report: dict[str, Any], path: Path) -> Path:
 
 
 def plot_throughput(report: dict[str, Any], path: Path) -> Path:
-    """Pool saturation, the compute floor and the notebook loop against processes."""
+    """Pool saturation, the compute floor, the notebook loop and `fer` against processes."""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(6.5, 4.5))
     pool = sorted((int(n), run["frames_per_s"]) for n, run in report["saturation"].items())
@@ -76,6 +76,9 @@ def plot_throughput(report: dict[str, Any], path: Path) -> Path:
     notebook = report["references"].get("notebook")
     if notebook:
         axes.scatter([1], [notebook["frames_per_s"]], marker="D", c="red", label="notebook loop")
+    fer = report["references"].get("fer")
+    if fer and "skipped" not in fer:
+        axes.scatter([1], [fer["frames_per_s"]], marker="^", c="purple", label="`fer` package")
     axes.set_xlabel("worker processes (one thread each)")
     axes.set_ylabel("frames/s")
     axes.set_xticks(sorted({n for n, _ in pool + floor} | {1}))

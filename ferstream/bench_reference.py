@@ -5,7 +5,12 @@
   call on a MobileNetV2 (alpha 1.0, 224x224x3, 7 classes, ``weights=None``: its accuracy
   is irrelevant, its cost is the point). Its frames are decoded before the clock starts,
   as a webcam hands over raw pixels, which only flatters it.
-- **floor**: the compute floor. The worker's own ``FramePipeline`` (the project's settings
+- **fer**: the popular ``fer`` package, ``FER(mtcnn=False).detect_emotions`` (Haar 1.1/5,
+  min face 50 px, on the full frame, then its small CNN, by default as a TFLite model) on
+  colour frames decoded before the clock, as for the notebook. It is optional (its declared
+  dependencies pull in torch and a clashing OpenCV; ``./dev bench`` installs it without
+  them), so the bench asks ``fer_available`` first and skips it when it cannot load.
+- **floor**: the compute floor. The worker's own ``FramePipeline`` (the project's settings,
   and model) on encoded ``Frame`` messages: msgpack + JPEG decode, detect, crop, classify,
   with no queue. One process per core; processes start together and share the frames.
 
@@ -14,8 +19,11 @@ Processes are ``multiprocessing`` spawns (never forks of a process with TensorFl
 
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -31,6 +39,8 @@ from ferstream.bench_scenes import LabelledFrame, matched_faces
 
 NOTEBOOK = "notebook"
 FLOOR = "floor"
+FER_PACKAGE = "fer"
+REFERENCES = (NOTEBOOK, FLOOR, FER_PACKAGE)
 NOTEBOOK_INPUT = 224
 NOTEBOOK_SCALE_FACTOR = 1.1
 NOTEBOOK_MIN_NEIGHBORS = 4
@@ -39,8 +49,15 @@ LOAD_TIMEOUT_SECONDS = 600.0  # TensorFlow and a model, on a busy two-core machi
 RESULT_GRACE_SECONDS = 120.0
 
 Box = tuple[int, int, int, int]
-# what one process runs on the clock, its detection alone (for recall), and its inputs
-Reference = tuple[Callable[[Any], list[Box]], Callable[[Any], list[Box]], list[Any]]
+# what one process runs on the clock (some inputs in, their boxes out), its detection
+# alone (for recall), its inputs, and how many inputs it takes at a time
+Reference = tuple[
+    Callable[[list[Any]], list[list[Box]]], Callable[[Any], list[Box]], list[Any], int
+]
+
+
+def one_at_a_time(run: Callable[[Any], list[Box]]) -> Callable[[list[Any]], list[list[Box]]]:
+    return lambda inputs: [run(item) for item in inputs]
 
 
 @dataclass(frozen=True)
@@ -90,13 +107,39 @@ def run_reference(
     Each process writes its output (TensorFlow's start-up chatter) to ``log_dir``
     (default: a temporary folder), named in the error if one fails.
     """
-    if name not in (NOTEBOOK, FLOOR):
-        raise ValueError(f"reference: expected {NOTEBOOK!r} or {FLOOR!r}, got {name!r}")
+    if name not in REFERENCES:
+        raise ValueError(f"reference: expected one of {REFERENCES}, got {name!r}")
     with tempfile.TemporaryDirectory(prefix="ferstream-reference-") as scratch:
         logs = Path(log_dir or scratch)
         logs.mkdir(parents=True, exist_ok=True)
         parts = _run_children(name, frames, settings, processes, seconds, logs)
     return _combine(name, processes, parts, frames)
+
+
+def fer_available() -> str | None:
+    """None when the ``fer`` package's ``FER`` loads here, else why not.
+
+    Tried in a fresh interpreter: importing it loads TensorFlow, which the bench's own
+    process should not carry through its load runs, and a missing dependency of its own
+    (pandas, ``pkg_resources``, ...) shows only on import.
+    """
+    if importlib.util.find_spec("fer") is None:
+        return "the `fer` package is not installed"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", "from fer.fer import FER"],
+            capture_output=True,
+            text=True,
+            timeout=LOAD_TIMEOUT_SECONDS,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"`from fer.fer import FER` took over {LOAD_TIMEOUT_SECONDS:.0f} s"
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        return f"`from fer.fer import FER` failed: {last}"
+    return None
 
 
 def _run_children(
@@ -179,22 +222,24 @@ def _child(
         os.dup2(log, 1)
         os.dup2(log, 2)
     configure_threads(1)
-    run, detect, inputs = (
-        _notebook(frames) if name == NOTEBOOK else _floor(frames, settings, f"floor-{index}")
-    )
+    if name == NOTEBOOK:
+        run, detect, inputs, batch = _notebook(frames)
+    elif name == FER_PACKAGE:
+        run, detect, inputs, batch = _fer(frames)
+    else:
+        run, detect, inputs, batch = _floor(frames, settings, f"floor-{index}")
     mine = list(range(index, len(inputs), processes)) or [index % len(inputs)]
-    for position in mine[:WARMUP_FRAMES]:
-        run(inputs[position])
+    run([inputs[position] for position in mine[:WARMUP_FRAMES]])
     barrier.wait()
     boxes: dict[int, list[Box]] = {}
     count = faces = 0
     cpu, started = time.process_time(), time.perf_counter()
     while time.perf_counter() - started < seconds:
-        position = mine[count % len(mine)]
-        found = run(inputs[position])
-        boxes.setdefault(position, found)  # first pass only: recall counts each scene once
-        faces += len(found)
-        count += 1
+        positions = [mine[(count + k) % len(mine)] for k in range(batch)]
+        for position, found in zip(positions, run([inputs[p] for p in positions]), strict=True):
+            boxes.setdefault(position, found)  # first pass only: recall counts scenes once
+            faces += len(found)
+        count += batch
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu
     for position in mine:  # off the clock: recall over every scene, as the pool is scored
@@ -236,20 +281,40 @@ def _notebook(frames: list[LabelledFrame]) -> Reference:
             model.predict(np.expand_dims(face.astype("float32") / 255.0, 0), verbose=0)
         return boxes
 
-    return run, detect, images
+    return one_at_a_time(run), detect, images, 1
+
+
+def _fer(frames: list[LabelledFrame]) -> Reference:
+    import cv2
+    import numpy as np
+    from fer.fer import FER  # not `from fer import FER`, its README's: 25.10.3 lacks that export
+
+    model = FER(mtcnn=False)
+    images = [cv2.imdecode(np.frombuffer(f.jpeg, np.uint8), cv2.IMREAD_COLOR) for f in frames]
+
+    def run(image: Any) -> list[Box]:
+        found = model.detect_emotions(image)
+        return [(int(x), int(y), int(w), int(h)) for x, y, w, h in (f["box"] for f in found)]
+
+    # recall scores what it returns: a face its classification step skips counts as missed
+    return one_at_a_time(run), run, images, 1
 
 
 def _floor(frames: list[LabelledFrame], settings: Settings, worker_id: str) -> Reference:
-    from common.wire import Frame
+    from common.wire import Frame, Result
     from worker.decoding import decode_gray
     from worker.runtime import load_pipeline
 
     pipeline = load_pipeline(settings.with_changes(threads_per_worker=1), worker_id)
     messages = [f.to_frame("floor", n, time.time()).encode() for n, f in enumerate(frames)]
 
-    def run(message: bytes) -> list[Box]:
-        result = pipeline.process(Frame.decode(message), queue_wait=0.0)
-        return [(f.box.x, f.box.y, f.box.w, f.box.h) for f in result.faces]
+    def run(group: list[bytes]) -> list[list[Box]]:
+        """A batch of ``batch_max_frames`` frames, as a worker with frames waiting takes it."""
+        results = pipeline.process_many([Frame.decode(m) for m in group], [0.0] * len(group))
+        return [
+            [(f.box.x, f.box.y, f.box.w, f.box.h) for f in r.faces] if isinstance(r, Result) else []
+            for r in results
+        ]
 
     def detect(message: bytes) -> list[Box]:
         frame = Frame.decode(message)
@@ -258,4 +323,4 @@ def _floor(frames: list[LabelledFrame], settings: Settings, worker_id: str) -> R
         )
         return list(pipeline.detector.detect(gray))
 
-    return run, detect, messages
+    return run, detect, messages, settings.batch_max_frames

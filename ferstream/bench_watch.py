@@ -1,4 +1,5 @@
-"""What the benchmark samples while a run goes on: Redis memory and the workers' RSS."""
+"""What the benchmark samples while a run goes on: Redis memory, the workers' RSS, and
+the CPU time the workers, Redis and the benchmark's own producers and reader spend."""
 
 from __future__ import annotations
 
@@ -40,6 +41,15 @@ def _proc_rss(pid: int) -> int | None:
     return kib[0] * 1024 if kib else None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a local process has used, from /proc; None if unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Watcher:
     """Samples Redis ``used_memory`` and worker RSS in a thread; ``end`` summarises a run.
 
@@ -55,6 +65,7 @@ class Watcher:
         self._samples: list[tuple[float, int, dict[int, int]]] = []
         self._lock = threading.Lock()
         self._mark = 0
+        self._cpu_mark: dict[str, float | None] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-watch", daemon=True)
 
@@ -80,6 +91,21 @@ class Watcher:
         """A run starts now."""
         with self._lock:
             self._mark = len(self._samples)
+        self._cpu_mark = self._cpu()
+
+    def _cpu(self) -> dict[str, float | None]:
+        """CPU seconds so far of the workers, the Redis server (when local) and this process."""
+        workers = [cpu_seconds(pid) for pid in self.pids()]
+        try:
+            redis_pid = int(self.connection.info("server")["process_id"])
+        except (redis.RedisError, KeyError, ValueError):
+            redis_pid = -1
+        times = os.times()
+        return {
+            "workers": None if None in workers or not workers else sum(filter(None, workers)),
+            "redis": cpu_seconds(redis_pid) if redis_pid > 0 else None,
+            "bench": times.user + times.system,
+        }
 
     def end(self, start: float, duration: float) -> dict[str, Any]:
         """Memory figures for the run begun last, whose load lasted ``duration`` from ``start``."""
@@ -92,7 +118,10 @@ class Watcher:
             for pid, value in per_pid.items():
                 rss[pid] = max(rss.get(pid, 0), value)
         growth, limit, flat = self._flatness(samples, start, duration)
+        cpu_now = self._cpu()
+        cpu = {name: _spent(was, cpu_now[name]) for name, was in self._cpu_mark.items()}
         return {
+            "cpu_seconds": cpu,
             "redis_used_mb": {
                 "start": _mib(used[0]),
                 "max": _mib(max(used)),
@@ -120,6 +149,10 @@ class Watcher:
         per_minute = float(np.polyfit(times - times[0], used, 1)[0]) * 60.0
         allowed = max(FLAT_GROWTH_FLOOR_MIB * MIB, FLAT_GROWTH * float(used.mean()))
         return round(per_minute / MIB, 2), round(allowed / MIB, 2), per_minute <= allowed
+
+
+def _spent(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else round(after - before, 2)
 
 
 def _mib(value: int) -> float:

@@ -259,10 +259,16 @@ def _ints(text: str) -> tuple[int, ...]:
 
 @main.command("bench-detect")
 @click.option("--scenes", type=int, default=150, show_default=True, help="labelled scenes")
-@click.option("--scale-factors", default="1.05,1.1,1.2,1.3", show_default=True)
-@click.option("--min-neighbors", default="3,4,5,6", show_default=True)
-@click.option("--min-sizes", default="30,40,60", show_default=True, help="min face side, px")
-@click.option("--downscales", default="1.0,0.75,0.5,0.35", show_default=True)
+@click.option(
+    "--cascades",
+    default="haarcascade_frontalface_default.xml,haarcascade_frontalface_alt2.xml",
+    show_default=True,
+    help="files in cv2.data.haarcascades, or paths",
+)
+@click.option("--scale-factors", default="1.1,1.2,1.3", show_default=True)
+@click.option("--min-neighbors", default="1,2,3,5", show_default=True)
+@click.option("--min-sizes", default="60", show_default=True, help="min face side, px")
+@click.option("--downscales", default="1.0,0.5,0.35", show_default=True)
 @click.option("--budget-ms", type=float, default=10.0, show_default=True, help="for the pick")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
@@ -274,6 +280,7 @@ def _ints(text: str) -> tuple[int, ...]:
 )
 def bench_detect(
     scenes: int,
+    cascades: str,
     scale_factors: str,
     min_neighbors: str,
     min_sizes: str,
@@ -287,7 +294,11 @@ def bench_detect(
     from ferstream.bench_detect import DetectBenchOptions, DetectGrid, run_detect_bench
 
     grid = DetectGrid(
-        _floats(scale_factors), _ints(min_neighbors), _ints(min_sizes), _floats(downscales)
+        tuple(c.strip() for c in cascades.split(",") if c.strip()),
+        _floats(scale_factors),
+        _ints(min_neighbors),
+        _ints(min_sizes),
+        _floats(downscales),
     )
     options = DetectBenchOptions(scenes=scenes, seed=seed, grid=grid, budget_ms=budget_ms, out=out)
     run_detect_bench(_settings(data_dir=data_dir), options, say=click.echo)
@@ -306,7 +317,7 @@ def bench_detect(
 )
 @click.option("--saturation-seconds", type=float, default=None, help="[15; quick 5]")
 @click.option("--reference-seconds", type=float, default=None, help="[15; quick 5]")
-@click.option("--no-references", is_flag=True, help="skip the notebook loop and compute floor")
+@click.option("--no-references", is_flag=True, help="skip the references (notebook, fer, floor)")
 @click.option("--scenes", type=int, default=None, help="distinct labelled scenes [120; quick 40]")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
 @click.option(
@@ -325,7 +336,7 @@ def bench(
     data_dir: Path | None,
     out: Path,
 ) -> None:
-    """The real stack under offered load, against the notebook loop and the compute floor."""
+    """The real stack under offered load, against the notebook loop, `fer` and the floor."""
     from ferstream.bench import BenchOptions, run_bench
 
     options = BenchOptions.preset(

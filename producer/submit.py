@@ -10,6 +10,7 @@ from common.accounting import SUBMITTED, count
 from common.errors import BrokerUnavailable
 from common.keys import cameras_set
 from common.metrics import ProducerMetrics, producer_metrics
+from common.rqjob import FrameJob
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from common.wire import Frame
@@ -33,7 +34,12 @@ class FrameSubmitter:
         self.connection = connection
         self.settings = settings
         self.metrics = metrics or producer_metrics()
-        self.queue = Queue(settings.queue_name, connection=connection, serializer=MsgpackSerializer)
+        self.queue = Queue(
+            settings.queue_name,
+            connection=connection,
+            serializer=MsgpackSerializer,
+            job_class=FrameJob,
+        )
         self.cameras_key = cameras_set(settings.key_prefix)
         self.bound = PendingBound(
             connection,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Protocol
 
 import cv2
@@ -21,7 +22,7 @@ class FaceDetector(Protocol):
 
 
 class HaarFaceDetector:
-    """``haarcascade_frontalface_default.xml``, optionally run on a downscaled frame."""
+    """An OpenCV Haar cascade (``detect_cascade``), optionally run on a downscaled frame."""
 
     def __init__(
         self,
@@ -31,7 +32,8 @@ class HaarFaceDetector:
         min_face_size: int,
         downscale: float = 1.0,
     ) -> None:
-        path = cv2.data.haarcascades + cascade_file  # type: ignore[attr-defined]
+        folder = cv2.data.haarcascades  # type: ignore[attr-defined]
+        path = cascade_file if os.path.isabs(cascade_file) else folder + cascade_file
         try:
             self._cascade = cv2.CascadeClassifier(path)
         except (cv2.error, SystemError) as exc:  # a file OpenCV cannot parse raises, wrapped
@@ -47,9 +49,9 @@ class HaarFaceDetector:
         self.downscale = downscale
 
     @classmethod
-    def from_settings(cls, settings: Settings, cascade_file: str) -> HaarFaceDetector:
+    def from_settings(cls, settings: Settings) -> HaarFaceDetector:
         return cls(
-            cascade_file,
+            settings.detect_cascade,
             settings.detect_scale_factor,
             settings.detect_min_neighbors,
             settings.detect_min_face_size,

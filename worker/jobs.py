@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -14,13 +14,15 @@ from common import accounting
 from common.accounting import UNKNOWN_CAMERA
 from common.errors import FerStreamError, SchemaError
 from common.metrics import worker_metrics
-from common.wire import Frame
+from common.wire import Frame, Result
+from worker import batching
+from worker.pipeline import FramePipeline
 from worker.publisher import publish_result
 from worker.runtime import installed
 
 log = logging.getLogger(__name__)
 
-PROCESS_FRAME = "worker.jobs.process_frame"
+PROCESS_FRAME = batching.PROCESS_FRAME
 ALLOWED_JOBS = frozenset({PROCESS_FRAME})
 
 
@@ -44,15 +46,20 @@ def process_frame(frame_bytes: bytes) -> dict[str, Any]:
         record_failure(connection, prefix, UNKNOWN_CAMERA, "schema")
         raise
     accounting.take_pending(connection, prefix, frame.camera_id, job.id)
-    now = time.time()
+    prepared = batching.take(job.id)
+    now = prepared.reached_at if prepared else time.time()
     age = now - frame.captured_at
     if age > settings.max_frame_age:
         accounting.count(connection, prefix, frame.camera_id, accounting.dropped("stale"))
         metrics.record_dropped(frame.camera_id, "stale")
         return {"status": "dropped", "reason": "stale", "age": age}
-    enqueued = _timestamp(job.enqueued_at) if job.enqueued_at else frame.captured_at
     try:
-        result = pipeline.process(frame, queue_wait=now - enqueued)
+        if prepared is None:
+            result = _process_alone(pipeline, frame, job.enqueued_at, now)
+        elif isinstance(prepared.outcome, FerStreamError):
+            raise prepared.outcome
+        else:
+            result = prepared.outcome
     except FerStreamError as exc:
         record_failure(connection, prefix, frame.camera_id, exc.reason)
         raise
@@ -76,8 +83,11 @@ def record_failure(
     worker_metrics().record_failed(camera_id, reason)
 
 
-def _timestamp(moment: datetime) -> float:
-    """Unix seconds of an RQ timestamp (UTC, with or without tzinfo)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+def _process_alone(
+    pipeline: FramePipeline, frame: Frame, enqueued_at: datetime | None, now: float
+) -> Result:
+    """``frame`` through the pipeline on its own (no batch prepared it)."""
+    enqueued = batching.timestamp(enqueued_at) if enqueued_at else frame.captured_at
+    result = pipeline.process(frame, queue_wait=now - enqueued)
+    worker_metrics().record_batch(1)
+    return result

@@ -1,30 +1,79 @@
-"""The RQ worker class: no fork per job, and only the project's own job functions run."""
+"""The RQ worker class: no fork per job, micro-batches, only the project's own jobs run."""
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+import redis
 from rq import SimpleWorker
 from rq.exceptions import DeserializationError
 from rq.job import Job
+from rq.queue import Queue
+from rq.worker import WorkerStatus
 
 from common.accounting import UNKNOWN_CAMERA
 from common.defaults import DEFAULT_KEY_PREFIX
 from common.errors import ForeignJobRefused
+from common.rqjob import FrameJob
+from worker import batching
 from worker.jobs import ALLOWED_JOBS, record_failure
+from worker.runtime import installed
 
 log = logging.getLogger(__name__)
 
+BATCH_POLL_SECONDS = 0.002  # between looks at an empty queue while batch_max_wait runs
+
 
 class FerWorker(SimpleWorker):
-    """A ``SimpleWorker`` (the model stays loaded in this process) that refuses foreign jobs.
+    """A ``SimpleWorker`` (the model stays loaded in this process) that micro-batches.
 
-    A job naming any function outside ``ALLOWED_JOBS`` is failed before its module is
-    imported or its arguments are read, and counted as ``failed:foreign_job``.
+    Given a job, it takes more waiting jobs (``batch_max_frames``, ``batch_max_wait``),
+    prepares their frames in one batch (``worker.batching``), then performs each job in
+    turn through RQ. It stays busy for the whole batch, so a warm shutdown finishes the
+    jobs it took. A job naming any function outside ``ALLOWED_JOBS`` is failed before its
+    module is imported or its arguments are read, and counted as ``failed:foreign_job``.
     """
 
     key_prefix = DEFAULT_KEY_PREFIX
+    job_class = FrameJob  # frame data saved raw, as producers enqueue it
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        self.set_state(WorkerStatus.BUSY)
+        pipeline = installed()
+        batch = [(job, queue), *self._take_more(pipeline.settings.batch_max_frames - 1)]
+        if len(batch) > 1:
+            batching.prepare(pipeline, [each for each, _ in batch])
+        for each, its_queue in batch:
+            self.perform_job(each, its_queue, self.prepare_execution(each))
+        self.set_state(WorkerStatus.IDLE)
+
+    def _take_more(self, wanted: int) -> list[tuple[Job, Queue]]:
+        """Up to ``wanted`` more waiting jobs, waiting at most ``batch_max_wait`` for them."""
+        taken: list[tuple[Job, Queue]] = []
+        deadline = time.monotonic() + installed().settings.batch_max_wait
+        while len(taken) < wanted:
+            try:
+                found = self.queue_class.dequeue_any(
+                    self._ordered_queues,
+                    None,
+                    connection=self.connection,
+                    job_class=self.job_class,
+                    serializer=self.serializer,
+                    death_penalty_class=self.death_penalty_class,
+                )
+            except redis.RedisError as exc:  # serve what was taken; the loop reconnects
+                log.warning("could not take more jobs for a batch: %s", exc)
+                break
+            if found is not None:
+                taken.append(found)
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            time.sleep(min(remaining, BATCH_POLL_SECONDS))
+        return taken
 
     def perform_job(self, job: Job, queue: Any, execution: Any) -> bool:
         func_name = _func_name(job)

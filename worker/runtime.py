@@ -6,7 +6,6 @@ import logging
 import os
 import socket
 
-from common.defaults import DEFAULT_CASCADE_FILE
 from common.settings import Settings
 from worker.pipeline import FramePipeline
 
@@ -45,7 +44,7 @@ def load_pipeline(settings: Settings, worker_id: str | None = None) -> FramePipe
     from worker.detector import HaarFaceDetector
 
     return FramePipeline(
-        detector=HaarFaceDetector.from_settings(settings, DEFAULT_CASCADE_FILE),
+        detector=HaarFaceDetector.from_settings(settings),
         classifier=KerasEmotionClassifier(settings.model_path, settings.flip_tta),
         settings=settings,
         worker_id=worker_id or default_worker_id(),

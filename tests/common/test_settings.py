@@ -47,6 +47,14 @@ def test_redis_url_resolution(
         ("FERSTREAM_RESULTS_STREAM_MAXLEN", "50", "results_stream_maxlen", 50),
         ("FERSTREAM_MAX_FRAME_AGE", "0.5", "max_frame_age", 0.5),
         ("FERSTREAM_DETECT_DOWNSCALE", "0.5", "detect_downscale", 0.5),
+        (
+            "FERSTREAM_DETECT_CASCADE",
+            "haarcascade_frontalface_alt.xml",
+            "detect_cascade",
+            "haarcascade_frontalface_alt.xml",
+        ),
+        ("FERSTREAM_BATCH_MAX_FRAMES", "8", "batch_max_frames", 8),
+        ("FERSTREAM_BATCH_MAX_WAIT", "0.01", "batch_max_wait", 0.01),
         ("FERSTREAM_FLIP_TTA", "yes", "flip_tta", True),
         ("FERSTREAM_FLIP_TTA", "On", "flip_tta", True),
         ("FERSTREAM_FLIP_TTA", "0", "flip_tta", False),
@@ -75,6 +83,15 @@ def test_environment_parsing(variable: str, raw: str, field: str, expected: Any)
         ({"FERSTREAM_MAX_FRAME_BYTES": "-1"}, "setting max_frame_bytes must be > 0, got -1"),
         ({"FERSTREAM_DETECT_SCALE_FACTOR": "1.0"}, "detect_scale_factor must be > 1.0, got 1.0"),
         ({"FERSTREAM_DETECT_DOWNSCALE": "2"}, "detect_downscale must be in [0.05, 1.0], got 2.0"),
+        ({"FERSTREAM_BATCH_MAX_FRAMES": "0"}, "batch_max_frames must be > 0, got 0"),
+        (
+            {"FERSTREAM_BATCH_MAX_WAIT": "-1"},
+            "batch_max_wait must be in [0, max_frame_age=2.0), got -1.0",
+        ),
+        (
+            {"FERSTREAM_BATCH_MAX_WAIT": "5"},
+            "batch_max_wait must be in [0, max_frame_age=2.0), got 5.0",
+        ),
         ({"FERSTREAM_MAX_FRAME_AGE": "0"}, "setting max_frame_age must be > 0, got 0.0"),
     ],
 )

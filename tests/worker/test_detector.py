@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from common.defaults import DEFAULT_CASCADE_FILE
+from common.defaults import DEFAULT_CASCADE_FILE, DEFAULT_DETECT_DOWNSCALE
 from common.errors import ModelError
 from common.settings import Settings
 from ferstream.scoring import iou, match_faces
@@ -33,9 +33,9 @@ def scenes(fer_data_dir: Path) -> list[Scene]:
     return out
 
 
-def detector(downscale: float = 1.0) -> HaarFaceDetector:
-    settings = Settings(detect_downscale=downscale)
-    return HaarFaceDetector.from_settings(settings, DEFAULT_CASCADE_FILE)
+def detector(downscale: float = DEFAULT_DETECT_DOWNSCALE) -> HaarFaceDetector:
+    """The production detector settings, at ``downscale``."""
+    return HaarFaceDetector.from_settings(Settings(detect_downscale=downscale))
 
 
 def recall(found: list[list[tuple[int, int, int, int]]], scenes: list[Scene]) -> float:
@@ -66,7 +66,7 @@ def test_finds_most_faces_of_synthetic_scenes(scenes: list[Scene]) -> None:
     ids=["flat gray", "black", "noise"],
 )
 def test_finds_no_face_where_there_is_none(frame: np.ndarray) -> None:
-    assert detector().detect(frame) == []
+    assert detector(1.0).detect(frame) == []
     assert detector(0.5).detect(frame) == []
 
 
@@ -93,6 +93,14 @@ def test_boxes_are_plain_int_tuples(scenes: list[Scene]) -> None:
     assert boxes
     assert all(isinstance(box, tuple) and len(box) == 4 for box in boxes)
     assert all(type(v) is int for box in boxes for v in box)
+
+
+def test_a_cascade_can_be_named_by_absolute_path(scenes: list[Scene], tmp_path: Path) -> None:
+    copy = tmp_path / "my-cascade.xml"
+    copy.write_bytes((Path(cv2.data.haarcascades) / DEFAULT_CASCADE_FILE).read_bytes())  # type: ignore[attr-defined]
+    by_path = HaarFaceDetector.from_settings(Settings(detect_cascade=str(copy)))
+
+    assert by_path.detect(scenes[0][0]) == detector().detect(scenes[0][0])
 
 
 @pytest.mark.parametrize(
