@@ -128,7 +128,7 @@ class WorkerMetrics:
             ),
             faces_per_frame=Histogram(
                 "ferstream_faces_per_frame",
-                "Faces per processed frame (the classifier's batch size).",
+                "Faces per processed frame.",
                 buckets=FACES_BUCKETS,
                 registry=registry,
             ),

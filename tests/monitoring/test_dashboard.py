@@ -68,7 +68,7 @@ def test_the_dashboard_covers_what_operators_watch() -> None:
         "Faces per camera",
         "Emotion mix",
         "Failures by reason",
-        "Faces per frame (classifier batch size)",
+        "Faces per frame, frames per model call",
         "Redis memory",
     } <= titles
     latency = next(p for p in dashboard_panels() if p["title"] == "End-to-end latency")
