@@ -52,7 +52,14 @@ from common.redis_server import EmbeddedRedis
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from ferstream.bench_load import LoadDriver
-from ferstream.bench_reference import FER_PACKAGE, FLOOR, NOTEBOOK, fer_available, run_reference
+from ferstream.bench_reference import (
+    FER_KERAS,
+    FER_PACKAGE,
+    FLOOR,
+    NOTEBOOK,
+    fer_available,
+    run_reference,
+)
 from ferstream.bench_report import evaluate_targets, report_markdown, write_report
 from ferstream.bench_scenes import LabelledFrame, labelled_frames
 from ferstream.bench_watch import Watcher
@@ -65,7 +72,7 @@ FAIR_OVERLOAD = 1.5  # the fast camera offers at least this much of the pool's s
 DEFAULT_OUT = Path("reports/bench")
 WORKER_START_TIMEOUT = 300.0
 SETTLE_MARGIN_SECONDS = 2.0
-FLAT_WINDOW_SECONDS = 15.0
+FLAT_WINDOW_SECONDS = 60.0  # of settled overload: job churn makes memory swing ~2 MiB
 SHARED_MACHINE_NOTE = (
     "Timings from a shared 2-core machine where other programs run: indicative only."
 )
@@ -175,38 +182,41 @@ def _references(
     say(f"reference: notebook loop, 1 process, {seconds:g} s (after loading TensorFlow) ...")
     notebook = run_reference(NOTEBOOK, frames, settings, 1, seconds, logs).to_json()
     say(f"  {notebook['frames_per_s']} frames/s, recall {notebook['face_recall']}")
-    fer = _fer_reference(frames, settings, seconds, logs, say)
+    fer = _fer_reference(FER_PACKAGE, frames, settings, seconds, logs, say)
+    fer_keras = _fer_reference(FER_KERAS, frames, settings, seconds, logs, say)
     floors = {}
     for processes in sorted(set(options.workers)):
         say(f"reference: compute floor, {processes} process(es), {seconds:g} s ...")
         run = run_reference(FLOOR, frames, settings, processes, seconds, logs)
         floors[str(processes)] = run.to_json()
         say(f"  {floors[str(processes)]['frames_per_s']} frames/s")
-    return {"notebook": notebook, "fer": fer, "floor": floors}
+    return {"notebook": notebook, "fer": fer, "fer_keras": fer_keras, "floor": floors}
 
 
 def _fer_reference(
+    name: str,
     frames: list[LabelledFrame],
     settings: Settings,
     seconds: float,
     logs: Path,
     say: Callable[[str], None],
 ) -> dict[str, Any]:
-    """The ``fer`` package's run, or ``{"skipped": why}``.
+    """The ``fer`` package's run (``name``: its default TFLite model, or its Keras model),
+    or ``{"skipped": why}``.
 
     An optional package never fails the bench: the report says what was missing instead.
     """
     skipped = fer_available()
     if skipped is None:
-        say(f"reference: the `fer` package, 1 process, {seconds:g} s (after loading it) ...")
+        say(f"reference: {name}, 1 process, {seconds:g} s (after loading it) ...")
         try:
-            fer = run_reference(FER_PACKAGE, frames, settings, 1, seconds, logs).to_json()
+            fer = run_reference(name, frames, settings, 1, seconds, logs).to_json()
         except FerStreamError as exc:
-            skipped = f"its run failed ({str(exc).splitlines()[0]}); see {logs}/fer-1-0.log"
+            skipped = f"its run failed ({str(exc).splitlines()[0]}); see {logs}/{name}-1-0.log"
         else:
             say(f"  {fer['frames_per_s']} frames/s, recall {fer['face_recall']}")
             return fer
-    say(f"reference: the `fer` package skipped: {skipped}")
+    say(f"reference: {name} skipped: {skipped}")
     return {"skipped": skipped}
 
 

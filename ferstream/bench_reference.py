@@ -40,7 +40,8 @@ from ferstream.bench_scenes import LabelledFrame, matched_faces
 NOTEBOOK = "notebook"
 FLOOR = "floor"
 FER_PACKAGE = "fer"
-REFERENCES = (NOTEBOOK, FLOOR, FER_PACKAGE)
+FER_KERAS = "fer-keras"  # the same, through its Keras model (what fer <= 22 always ran)
+REFERENCES = (NOTEBOOK, FLOOR, FER_PACKAGE, FER_KERAS)
 NOTEBOOK_INPUT = 224
 NOTEBOOK_SCALE_FACTOR = 1.1
 NOTEBOOK_MIN_NEIGHBORS = 4
@@ -224,8 +225,8 @@ def _child(
     configure_threads(1)
     if name == NOTEBOOK:
         run, detect, inputs, batch = _notebook(frames)
-    elif name == FER_PACKAGE:
-        run, detect, inputs, batch = _fer(frames)
+    elif name in (FER_PACKAGE, FER_KERAS):
+        run, detect, inputs, batch = _fer(frames, use_tflite=name == FER_PACKAGE)
     else:
         run, detect, inputs, batch = _floor(frames, settings, f"floor-{index}")
     mine = list(range(index, len(inputs), processes)) or [index % len(inputs)]
@@ -284,12 +285,12 @@ def _notebook(frames: list[LabelledFrame]) -> Reference:
     return one_at_a_time(run), detect, images, 1
 
 
-def _fer(frames: list[LabelledFrame]) -> Reference:
+def _fer(frames: list[LabelledFrame], use_tflite: bool = True) -> Reference:
     import cv2
     import numpy as np
     from fer.fer import FER  # not `from fer import FER`, its README's: 25.10.3 lacks that export
 
-    model = FER(mtcnn=False)
+    model = FER(mtcnn=False) if use_tflite else FER(mtcnn=False, use_tflite=False)
     images = [cv2.imdecode(np.frombuffer(f.jpeg, np.uint8), cv2.IMREAD_COLOR) for f in frames]
 
     def run(image: Any) -> list[Box]:

@@ -61,7 +61,11 @@ def throughput_table(report: dict[str, Any]) -> list[str]:
             f"{run['frames_per_s'] / int(n):.2f} | {run['face_recall']} | "
             f"{_reference_cpu(run)} |"
         )
-    for key, what in (("notebook", "notebook loop"), ("fer", "the `fer` package")):
+    for key, what in (
+        ("notebook", "notebook loop"),
+        ("fer", "the `fer` package"),
+        ("fer_keras", "the `fer` package, its Keras model"),
+    ):
         run = references.get(key)
         if run and "skipped" not in run:
             lines.append(

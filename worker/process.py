@@ -7,6 +7,7 @@ import logging
 from rq import Queue
 
 from common.connection import connect
+from common.defaults import DEFAULT_REGISTRY_SWEEP_SECONDS
 from common.errors import FerStreamError
 from common.metrics import worker_metrics
 from common.preprocessing import FACE_SIZE
@@ -29,7 +30,13 @@ def run_worker(settings: Settings, name: str | None = None, burst: bool = False)
     worker_metrics().record_model(pipeline.classifier.model_id, FACE_SIZE, settings.flip_tta)
     connection = connect(settings.redis_url)
     queue = Queue(settings.queue_name, connection=connection, serializer=MsgpackSerializer)
-    worker = FerWorker([queue], connection=connection, serializer=MsgpackSerializer, name=worker_id)
+    worker = FerWorker(
+        [queue],
+        connection=connection,
+        serializer=MsgpackSerializer,
+        name=worker_id,
+        maintenance_interval=DEFAULT_REGISTRY_SWEEP_SECONDS,
+    )
     worker.key_prefix = settings.key_prefix
     log.info("worker %s serving %s", worker_id, settings.queue_name)
     worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")

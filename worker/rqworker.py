@@ -44,7 +44,10 @@ class FerWorker(SimpleWorker):
         pipeline = installed()
         batch = [(job, queue), *self._take_more(pipeline.settings.batch_max_frames - 1)]
         if len(batch) > 1:
-            batching.prepare(pipeline, [each for each, _ in batch])
+            try:
+                batching.prepare(pipeline, [each for each, _ in batch])
+            except Exception:  # never strand the jobs taken: each then runs on its own
+                log.exception("could not prepare a batch of %d jobs", len(batch))
         for each, its_queue in batch:
             self.perform_job(each, its_queue, self.prepare_execution(each))
         self.set_state(WorkerStatus.IDLE)

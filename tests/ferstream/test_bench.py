@@ -180,3 +180,16 @@ def test_fer_reference_runs_the_fer_package_when_it_loads(fer_data_dir: Path) ->
 
     assert run.frames >= 1 and run.cpu_fraction > 0
     assert run.true_faces == sum(len(f.truth) for f in frames) and 0 < run.matched <= run.true_faces
+
+
+def test_the_fer_keras_run_is_shown_beside_the_judged_default() -> None:
+    report = _report({"frames_per_s": 20.0, "face_recall": 0.76, "faces_per_s": 30.0})
+    keras = {"frames_per_s": 12.5, "face_recall": 0.76, "faces_per_s": 19.0}
+    report["references"]["fer_keras"] = keras
+
+    row = next(t for t in evaluate_targets(report) if "`fer` package" in t["target"])
+
+    assert row["met"] is False  # judged on the default: 40 / 20 = 2.0 x
+    assert "its Keras model, `use_tflite=False`: 12.5 frames/s, 3.2 x" in row["measured"]
+    table = "\n".join(throughput_table(report))
+    assert "| the `fer` package, its Keras model | 1 | 12.5 |" in table
