@@ -14,6 +14,7 @@ from common.errors import FerStreamError
 
 ENV_PREFIX = "FERSTREAM_"
 OVERFLOW_POLICIES = ("drop_oldest", "drop_new", "block")
+CLASSIFIER_BACKENDS = ("tflite", "tensorflow")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Settings:
     face_margin: float = defaults.DEFAULT_FACE_MARGIN
     model_path: Path = defaults.DEFAULT_MODEL_PATH
     flip_tta: bool = defaults.DEFAULT_FLIP_TTA
+    classifier_backend: str = defaults.DEFAULT_CLASSIFIER_BACKEND
     batch_max_frames: int = defaults.DEFAULT_BATCH_MAX_FRAMES
     batch_max_wait: float = defaults.DEFAULT_BATCH_MAX_WAIT_SECONDS
     data_dir: Path = defaults.DEFAULT_DATA_DIR
@@ -76,6 +78,11 @@ class Settings:
             raise FerStreamError(
                 f"setting overflow_policy must be one of {OVERFLOW_POLICIES}, "
                 f"got {self.overflow_policy!r}"
+            )
+        if self.classifier_backend not in CLASSIFIER_BACKENDS:
+            raise FerStreamError(
+                f"setting classifier_backend must be one of {CLASSIFIER_BACKENDS}, "
+                f"got {self.classifier_backend!r}"
             )
         if self.max_frame_age <= 0:
             raise FerStreamError(f"setting max_frame_age must be > 0, got {self.max_frame_age!r}")

@@ -1,9 +1,10 @@
 """How fast the emotion model classifies faces on this machine, through the worker's own path.
 
 A benchmark program, not a test: ``python -m training.speed [MODEL]`` prints JSON.
-It loads the model with ``worker.classifier.KerasEmotionClassifier`` (a ``tf.function``
-with a fixed input signature around a direct model call) after capping the threads
-with ``worker.runtime.configure_threads``, exactly as a worker process does. Warm-up
+It loads the model with ``worker.classifier.KerasEmotionClassifier`` on the chosen
+backend (``tflite`` by default, as workers run it, or ``tensorflow``: a ``tf.function``
+around a direct model call) after capping the threads with
+``worker.runtime.configure_threads``, exactly as a worker process does. Warm-up
 calls are excluded from the timings; face detection and JPEG decoding are not included.
 """
 
@@ -23,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from common.preprocessing import FACE_SIZE
-from common.settings import Settings
+from common.settings import CLASSIFIER_BACKENDS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def measure_speed(
     seconds: float = DEFAULT_SECONDS,
     threads: int | None = None,
     flip_tta: bool = False,
+    backend: str | None = None,
 ) -> dict[str, Any]:
     """Faces per second in batches of ``batch_size`` and milliseconds for one face.
 
@@ -49,14 +51,17 @@ def measure_speed(
     """
     from worker.runtime import configure_threads  # before TensorFlow loads
 
-    threads = threads or Settings.from_env().worker_threads()
+    settings = Settings.from_env()
+    threads = threads or settings.worker_threads()
     configure_threads(threads)
     import tensorflow as tf
 
     from worker.classifier import KerasEmotionClassifier
 
     started = time.perf_counter()
-    classifier = KerasEmotionClassifier(Path(model_path), flip_tta=flip_tta)
+    classifier = KerasEmotionClassifier(
+        Path(model_path), flip_tta, backend or settings.classifier_backend, threads
+    )
     load_seconds = time.perf_counter() - started
     rng = np.random.default_rng(0)
     batch = rng.integers(0, 256, (batch_size, FACE_SIZE, FACE_SIZE), dtype=np.uint8)
@@ -65,7 +70,8 @@ def measure_speed(
     result = {
         "model": str(model_path),
         "model_id": classifier.model_id,
-        "path": "worker.classifier.KerasEmotionClassifier.classify (tf.function, direct call)",
+        "path": "worker.classifier.KerasEmotionClassifier.classify",
+        "backend": classifier.backend,
         "flip_tta": flip_tta,
         "batch_size": batch_size,
         "batched_faces_per_second": batch_size / float(np.mean(batched)),
@@ -114,10 +120,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--flip-tta", action="store_true")
+    parser.add_argument("--backend", choices=CLASSIFIER_BACKENDS, default=None)
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    result = measure_speed(args.model, args.batch_size, args.seconds, args.threads, args.flip_tta)
+    result = measure_speed(
+        args.model, args.batch_size, args.seconds, args.threads, args.flip_tta, args.backend
+    )
     text = json.dumps(result, indent=2)
     print(text)
     if args.out is not None:

@@ -45,7 +45,12 @@ def load_pipeline(settings: Settings, worker_id: str | None = None) -> FramePipe
 
     return FramePipeline(
         detector=HaarFaceDetector.from_settings(settings),
-        classifier=KerasEmotionClassifier(settings.model_path, settings.flip_tta),
+        classifier=KerasEmotionClassifier(
+            settings.model_path,
+            settings.flip_tta,
+            settings.classifier_backend,
+            settings.worker_threads(),
+        ),
         settings=settings,
         worker_id=worker_id or default_worker_id(),
     )

@@ -162,3 +162,24 @@ def test_two_different_models_have_different_ids(tmp_path: Path) -> None:
 
     assert KerasEmotionClassifier(first).model_id == model_id_of(first)
     assert model_id_of(first) != model_id_of(second)
+
+
+def test_both_backends_give_the_same_probabilities(
+    emotion_classifier: KerasEmotionClassifier,
+    fer_faces: tuple[np.ndarray, np.ndarray],
+    settings: Settings,
+) -> None:
+    other = "tensorflow" if emotion_classifier.backend == "tflite" else "tflite"
+    second = KerasEmotionClassifier(settings.model_path, backend=other)
+    faces = fer_faces[0][:12]
+
+    assert {emotion_classifier.backend, second.backend} == {"tflite", "tensorflow"}
+    for count in (1, 5, 12, 3):  # batch sizes change between calls, as in a worker
+        np.testing.assert_allclose(
+            emotion_classifier.classify(faces[:count]), second.classify(faces[:count]), atol=1e-4
+        )
+
+
+def test_an_unknown_backend_is_refused(settings: Settings) -> None:
+    with pytest.raises(ModelError, match=r"expected a backend in .*got 'onnx'"):
+        KerasEmotionClassifier(settings.model_path, backend="onnx")
