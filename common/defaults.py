@@ -43,6 +43,8 @@ DEFAULT_FLIP_TTA = False
 # "tflite": the Keras model converted in memory for TensorFlow Lite's CPU kernels when a
 # worker loads it (~2x faster here, same probabilities); "tensorflow": the Keras model itself
 DEFAULT_CLASSIFIER_BACKEND = "tflite"
+# where workers keep the converted TFLite model between starts (empty: no cache)
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "ferstream"
 
 # Micro-batching: a worker that finds frames waiting classifies the faces of up to this
 # many frames in one model call (one thread, TFLite: one face 2.3 ms alone, 1.8 ms each

@@ -45,6 +45,7 @@ class Settings:
     model_path: Path = defaults.DEFAULT_MODEL_PATH
     flip_tta: bool = defaults.DEFAULT_FLIP_TTA
     classifier_backend: str = defaults.DEFAULT_CLASSIFIER_BACKEND
+    cache_dir: Path | None = defaults.DEFAULT_CACHE_DIR
     batch_max_frames: int = defaults.DEFAULT_BATCH_MAX_FRAMES
     batch_max_wait: float = defaults.DEFAULT_BATCH_MAX_WAIT_SECONDS
     data_dir: Path = defaults.DEFAULT_DATA_DIR

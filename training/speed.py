@@ -60,7 +60,11 @@ def measure_speed(
 
     started = time.perf_counter()
     classifier = KerasEmotionClassifier(
-        Path(model_path), flip_tta, backend or settings.classifier_backend, threads
+        Path(model_path),
+        flip_tta,
+        backend or settings.classifier_backend,
+        threads,
+        settings.cache_dir,
     )
     load_seconds = time.perf_counter() - started
     rng = np.random.default_rng(0)

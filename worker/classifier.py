@@ -52,6 +52,7 @@ class KerasEmotionClassifier:
         flip_tta: bool = False,
         backend: str = DEFAULT_CLASSIFIER_BACKEND,
         threads: int = 1,
+        cache_dir: Path | None = None,
     ) -> None:
         import keras
         import tensorflow as tf
@@ -73,7 +74,7 @@ class KerasEmotionClassifier:
         self.backend = backend
         self._call: Any = None
         if backend == "tflite":
-            self._call = self._tflite(threads)
+            self._call = self._tflite(threads, cache_dir)
         if self._call is None:
             self.backend = "tensorflow"
             signature = [tf.TensorSpec([None, FACE_SIZE, FACE_SIZE, 1], tf.float32)]
@@ -83,12 +84,12 @@ class KerasEmotionClassifier:
         self.classify(np.zeros((1, FACE_SIZE, FACE_SIZE), dtype=np.uint8))  # trace before jobs
         log.info("loaded model %s on %s (flip TTA %s)", self.model_id, self.backend, flip_tta)
 
-    def _tflite(self, threads: int) -> Any:
+    def _tflite(self, threads: int, cache_dir: Path | None) -> Any:
         """The model converted for TensorFlow Lite, or None (logged) if that fails here."""
         from worker.tflite_runner import TfliteRunner
 
         try:
-            return TfliteRunner(self._model, threads)
+            return TfliteRunner.from_keras(self._model, threads, self.model_id, cache_dir)
         except Exception as exc:  # a converter or interpreter this TensorFlow lacks
             log.warning("TensorFlow Lite unavailable (%s): using the tensorflow backend", exc)
             return None

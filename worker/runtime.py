@@ -50,6 +50,7 @@ def load_pipeline(settings: Settings, worker_id: str | None = None) -> FramePipe
             settings.flip_tta,
             settings.classifier_backend,
             settings.worker_threads(),
+            settings.cache_dir,
         ),
         settings=settings,
         worker_id=worker_id or default_worker_id(),

@@ -183,3 +183,25 @@ def test_both_backends_give_the_same_probabilities(
 def test_an_unknown_backend_is_refused(settings: Settings) -> None:
     with pytest.raises(ModelError, match=r"expected a backend in .*got 'onnx'"):
         KerasEmotionClassifier(settings.model_path, backend="onnx")
+
+
+def test_the_converted_model_is_cached_and_a_bad_cache_file_is_replaced(
+    emotion_classifier: KerasEmotionClassifier,
+    fer_faces: tuple[np.ndarray, np.ndarray],
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    faces = fer_faces[0][:4]
+    first = KerasEmotionClassifier(settings.model_path, backend="tflite", cache_dir=tmp_path)
+    [cached] = list(tmp_path.glob("*.tflite"))
+    assert cached.name.startswith(first.model_id + "-tf") and cached.stat().st_size > 100_000
+
+    cached.write_bytes(b"not a flatbuffer")  # a half-written or foreign file
+    second = KerasEmotionClassifier(settings.model_path, backend="tflite", cache_dir=tmp_path)
+
+    assert second.backend == "tflite" and cached.stat().st_size > 100_000  # converted again
+    third = KerasEmotionClassifier(settings.model_path, backend="tflite", cache_dir=tmp_path)
+    for classifier in (first, second, third):
+        np.testing.assert_allclose(
+            classifier.classify(faces), emotion_classifier.classify(faces), atol=1e-4
+        )
