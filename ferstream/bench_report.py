@@ -198,15 +198,16 @@ def _p99_target(step: dict[str, Any] | None, load: int, limit: float) -> dict[st
 def _overload_targets(step: dict[str, Any] | None) -> list[dict[str, Any]]:
     if step is None:
         return [_target("at 200%: Redis memory flat, every camera served", "not run", None)]
-    growth = step["redis_growth_mb_per_min"]
+    peaks = step.get("redis_settled_peaks_mb")
     memory = (
         f"used_memory {step['redis_used_mb']['start']} -> max {step['redis_used_mb']['max']} MiB"
         + (
-            ""
-            if growth is None
-            else f"; {growth} MiB/min once settled (limit {step['redis_flat_limit_mb_per_min']})"
+            "; run too short to judge"
+            if not peaks
+            else f"; once settled, peak {peaks[0]} MiB in the first half, {peaks[1]} MiB in "
+            f"the second (bounded: within 5 %, at least 1 MiB; fitted slope "
+            f"{step['redis_growth_mb_per_min']} MiB/min)"
         )
-        + ("; run too short to judge" if step["redis_flat"] is None else "")
     )
     served = {c: v["processed"] for c, v in step["cameras"].items()}
     return [

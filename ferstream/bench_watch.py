@@ -16,8 +16,12 @@ import redis
 MIB = 1024 * 1024
 SAMPLE_SECONDS = 0.25
 MIN_FLAT_WINDOW_SECONDS = 10.0
-FLAT_GROWTH = 0.05  # per minute, of the mean, for memory to count as flat
-FLAT_GROWTH_FLOOR_MIB = 1.0
+# Flat = bounded: the settled window's second half peaks no higher than its first half,
+# give or take this much. (A fitted slope is reported too, but finished jobs kept
+# ``job_result_ttl`` seconds, ~35 KiB each, make used_memory swing by MiBs from one
+# sample to the next, which tilts a one-minute fit either way.)
+FLAT_MARGIN = 0.05  # of the first half's peak
+FLAT_MARGIN_FLOOR_MIB = 1.0
 
 
 def rss_bytes(pid: int) -> int | None:
@@ -117,7 +121,7 @@ class Watcher:
         for _, _, per_pid in samples:
             for pid, value in per_pid.items():
                 rss[pid] = max(rss.get(pid, 0), value)
-        growth, limit, flat = self._flatness(samples, start, duration)
+        growth, peaks, flat = self._flatness(samples, start, duration)
         cpu_now = self._cpu()
         cpu = {name: _spent(was, cpu_now[name]) for name, was in self._cpu_mark.items()}
         return {
@@ -129,7 +133,7 @@ class Watcher:
             },
             "redis_peak_mb": _mib(int(info["used_memory_peak"])),
             "redis_growth_mb_per_min": growth,
-            "redis_flat_limit_mb_per_min": limit,
+            "redis_settled_peaks_mb": peaks,
             "redis_flat": flat,
             "worker_rss_mb": [_mib(v) for v in rss.values()],
             "load_avg_1m": round(os.getloadavg()[0], 2),
@@ -137,18 +141,22 @@ class Watcher:
 
     def _flatness(
         self, samples: list[tuple[float, int, dict[int, int]]], start: float, duration: float
-    ) -> tuple[float | None, float | None, bool | None]:
-        """Growth of ``used_memory`` once settled, the growth allowed (MiB/min), and flat or not.
+    ) -> tuple[float | None, list[float] | None, bool | None]:
+        """Once settled: the fitted growth of ``used_memory`` (MiB/min), the peaks of the
+        window's two halves (MiB), and whether memory stayed flat (see ``FLAT_MARGIN``).
 
         All None when the load did not last ``settle`` + 10 s: too short to judge.
         """
         steady = [(t, u) for t, u, _ in samples if start + self.settle <= t <= start + duration]
-        if len(steady) < 3 or steady[-1][0] - steady[0][0] < MIN_FLAT_WINDOW_SECONDS:
+        if len(steady) < 4 or steady[-1][0] - steady[0][0] < MIN_FLAT_WINDOW_SECONDS:
             return None, None, None
         times, used = np.asarray(steady, dtype=np.float64).T
         per_minute = float(np.polyfit(times - times[0], used, 1)[0]) * 60.0
-        allowed = max(FLAT_GROWTH_FLOOR_MIB * MIB, FLAT_GROWTH * float(used.mean()))
-        return round(per_minute / MIB, 2), round(allowed / MIB, 2), per_minute <= allowed
+        middle = (times[0] + times[-1]) / 2.0
+        first, second = float(used[times <= middle].max()), float(used[times > middle].max())
+        margin = max(FLAT_MARGIN_FLOOR_MIB * MIB, FLAT_MARGIN * first)
+        peaks = [round(first / MIB, 2), round(second / MIB, 2)]
+        return round(per_minute / MIB, 2), peaks, second <= first + margin
 
 
 def _spent(before: float | None, after: float | None) -> float | None:

@@ -76,10 +76,11 @@ def _interpreter_class() -> Any:
 
 def _write_atomically(path: Path, content: bytes) -> None:
     """Write ``content`` to ``path`` whole or not at all (workers may start together)."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        partial = path.with_name(f".{path.name}.{os.getpid()}")
         partial.write_bytes(content)
         os.replace(partial, path)
-    except OSError as exc:  # a read-only home: convert at every start instead
+    except OSError as exc:  # a read-only home or a full disk: convert at every start instead
         log.warning("cannot cache the TFLite model at %s: %s", path, exc)
+        partial.unlink(missing_ok=True)
