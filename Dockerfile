@@ -25,6 +25,10 @@ WORKDIR /app
 COPY models/ferstream-mnv2.keras models/ferstream-mnv2.keras
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin ferstream
 USER ferstream
+# Convert the model for TensorFlow Lite once, at build, into the user's cache
+# (FERSTREAM_CACHE_DIR): worker containers then load it in ~1 s instead of ~10 s.
+RUN python -c "from common.settings import Settings; from worker.runtime import load_pipeline; \
+load_pipeline(Settings.from_env(), 'image-build')"
 
 # 9100: a worker pool's metrics (FERSTREAM_METRICS_PORT); 9101: a producer's (--metrics-port)
 EXPOSE 9100 9101
