@@ -27,7 +27,7 @@ from worker.pipeline import FramePipeline
 
 log = logging.getLogger(__name__)
 
-PROCESS_FRAME = "worker.jobs.process_frame"
+PROCESS_FRAME = "worker.jobs.process_frame"  # the job function (``worker.jobs`` imports this)
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,6 @@ class Prepared:
     """A frame's outcome, computed with its batch before its job started."""
 
     reached_at: float  # unix time the worker took the frame up: its age is judged then
-    queue_wait: float
     outcome: Result | FerStreamError
 
 
@@ -64,8 +63,8 @@ def prepare(pipeline: FramePipeline, jobs: Sequence[Job]) -> int:
     except Exception:
         log.exception("a batch of %d frames failed: its jobs run one by one", len(picked))
         return 0
-    for (job_id, _, wait), outcome in zip(picked, outcomes, strict=True):
-        _prepared[job_id] = Prepared(reached_at, wait, outcome)
+    for (job_id, _, _), outcome in zip(picked, outcomes, strict=True):
+        _prepared[job_id] = Prepared(reached_at, outcome)
     worker_metrics().record_batch(len(picked))
     return len(picked)
 
