@@ -32,8 +32,10 @@ class FerWorker(SimpleWorker):
     Given a job, it takes more waiting jobs (``batch_max_frames``, ``batch_max_wait``),
     prepares their frames in one batch (``worker.batching``), then performs each job in
     turn through RQ. It stays busy for the whole batch, so a warm shutdown finishes the
-    jobs it took. A job naming any function outside ``ALLOWED_JOBS`` is failed before its
-    module is imported or its arguments are read, and counted as ``failed:foreign_job``.
+    jobs it took. A job naming any function outside ``ALLOWED_JOBS``, or naming callbacks
+    (RQ imports and calls those by name too, and the project's producers set none), is
+    failed before anything it names is imported or its arguments are read, and counted as
+    ``failed:foreign_job``.
     """
 
     key_prefix = DEFAULT_KEY_PREFIX
@@ -80,11 +82,14 @@ class FerWorker(SimpleWorker):
 
     def perform_job(self, job: Job, queue: Any, execution: Any) -> bool:
         func_name = _func_name(job)
-        if func_name in ALLOWED_JOBS:
+        callbacks = _callback_names(job)
+        if func_name in ALLOWED_JOBS and not callbacks:
             result: bool = super().perform_job(job, queue, execution)
             return result
         refusal = ForeignJobRefused(
             f"expected a job function among {sorted(ALLOWED_JOBS)}, got {func_name!r}: refused"
+            if func_name not in ALLOWED_JOBS
+            else f"expected a job without callbacks, got callbacks {callbacks}: refused"
         )
         log.warning("job %s: %s", job.id, refusal)
         record_failure(self.connection, self.key_prefix, UNKNOWN_CAMERA, refusal.reason)
@@ -92,6 +97,12 @@ class FerWorker(SimpleWorker):
             job, queue, exc_string=f"ForeignJobRefused: {refusal}", execution=execution
         )
         return False
+
+
+def _callback_names(job: Job) -> list[str]:
+    """Success, failure and stopped callbacks the job names (RQ keeps them as dotted paths)."""
+    names = (job._success_callback_name, job._failure_callback_name, job._stopped_callback_name)
+    return [name for name in names if name]
 
 
 def _func_name(job: Job) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import msgpack
 import pytest
 import redis
-from rq import Queue
+from rq import Callback, Queue
 from rq.job import Job, JobStatus
 
 from common.accounting import UNKNOWN_CAMERA, read_counts
@@ -33,6 +33,11 @@ from worker.rqworker import FerWorker
 def write_marker(path: str) -> None:
     """A function a hostile producer might name: it must never run."""
     Path(path).write_text("this job ran")
+
+
+def marker_callback(job: Job, connection: object, *rest: object) -> None:
+    """A callback a hostile producer might attach to a real frame job: it must never run."""
+    Path(job.meta["marker"]).write_text("this callback ran")
 
 
 @pytest.fixture
@@ -197,6 +202,35 @@ def test_a_foreign_function_is_refused_unrun(
     unknown = read_counts(redis_conn, settings.key_prefix, UNKNOWN_CAMERA)
     assert unknown.failed == {"foreign_job": 1}
     assert fetch(good_id, redis_conn).get_status() == JobStatus.FINISHED
+
+
+@pytest.mark.parametrize("hook", ["on_success", "on_failure", "on_stopped"])
+def test_a_frame_job_that_names_callbacks_is_refused_unrun(
+    hook: str,
+    worker: FerWorker,
+    rq_queue: Queue,
+    redis_conn: redis.Redis[bytes],
+    settings: Settings,
+    fer_data_dir: Path,
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "marker"
+    frame = scene_frame(fer_data_dir, camera_id="cam-hooked")
+    job = rq_queue.enqueue_call(
+        PROCESS_FRAME,
+        args=(frame.encode(),),
+        meta={"marker": str(marker)},
+        **{hook: Callback(marker_callback)},
+    )
+    worker.work(burst=True)
+
+    refused = fetch(job.id, redis_conn)
+    assert refused.get_status() == JobStatus.FAILED
+    assert "ForeignJobRefused" in failure_of(refused) and "marker_callback" in failure_of(refused)
+    assert not marker.exists()
+    assert read_history(redis_conn, settings.key_prefix, "cam-hooked") == []  # never processed
+    unknown = read_counts(redis_conn, settings.key_prefix, UNKNOWN_CAMERA)
+    assert unknown.failed == {"foreign_job": 1}
 
 
 @pytest.mark.parametrize(
