@@ -8,11 +8,12 @@ from typing import Any
 
 import redis
 from rq import SimpleWorker
-from rq.exceptions import DeserializationError
+from rq.exceptions import AbandonedJobError, DeserializationError
 from rq.job import Job
 from rq.queue import Queue
 from rq.worker import WorkerStatus
 
+from common import accounting
 from common.accounting import UNKNOWN_CAMERA
 from common.defaults import DEFAULT_KEY_PREFIX
 from common.errors import ForeignJobRefused
@@ -24,6 +25,9 @@ from worker.runtime import installed
 log = logging.getLogger(__name__)
 
 BATCH_POLL_SECONDS = 0.002  # between looks at an empty queue while batch_max_wait runs
+# RQ's words when it fails a job that a worker took from the queue and never started
+STUCK_IN_INTERMEDIATE_QUEUE = "Job was stuck in intermediate queue"
+ABANDONED = "abandoned"
 
 
 class FerWorker(SimpleWorker):
@@ -36,10 +40,46 @@ class FerWorker(SimpleWorker):
     (RQ imports and calls those by name too, and the project's producers set none), is
     failed before anything it names is imported or its arguments are read, and counted as
     ``failed:foreign_job``.
+
+    Frames a dead worker held are settled too, when a live worker's registry sweep finds
+    them: RQ fails a started job whose worker stopped beating as abandoned, and a job
+    taken but never started as stuck; each counts as ``failed:abandoned`` for its camera,
+    so submitted = processed + dropped + failed + pending still holds after a crash.
     """
 
     key_prefix = DEFAULT_KEY_PREFIX
     job_class = FrameJob  # frame data saved raw, as producers enqueue it
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.push_exc_handler(self._settle_if_abandoned)  # type: ignore[no-untyped-call]
+
+    def _settle_if_abandoned(self, job: Job, exc_type: Any, *rest: Any) -> bool:
+        """RQ calls this for failed jobs; only abandoned ones are not counted already."""
+        if exc_type is AbandonedJobError:
+            self._settle_lost(job)
+        return True  # the other handlers run as well
+
+    def handle_job_failure(
+        self,
+        job: Job,
+        queue: Queue,
+        started_job_registry: Any = None,
+        exc_string: str = "",
+        execution: Any = None,
+    ) -> None:
+        if exc_string.startswith(STUCK_IN_INTERMEDIATE_QUEUE):
+            self._settle_lost(job)
+        super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
+
+    def _settle_lost(self, job: Job) -> None:
+        """Count a frame whose worker died with it (a crash just after the frame was
+        counted would count it twice; that window is a few Redis commands wide)."""
+        frame = batching.frame_of(job)
+        camera = frame.camera_id if frame else UNKNOWN_CAMERA
+        log.warning("job %s of camera %s was lost with its worker", job.id, camera)
+        accounting.take_pending(self.connection, self.key_prefix, camera, job.id)
+        record_failure(self.connection, self.key_prefix, camera, ABANDONED)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         self.set_state(WorkerStatus.BUSY)
