@@ -105,8 +105,8 @@ class LoadDriver:
         self.cameras = cameras
         self.submitter = FrameSubmitter(connection, settings)
 
-    def _camera_ids(self, run: str) -> list[str]:
-        return [f"{run}-c{i}" for i in range(self.cameras)]
+    def _camera_ids(self, run: str, count: int | None = None) -> list[str]:
+        return [f"{run}-c{i}" for i in range(self.cameras if count is None else count)]
 
     def saturation(
         self, workers: int, warmup: float, window: float, run: str | None = None
@@ -156,7 +156,7 @@ class LoadDriver:
 
     def mixed(self, run: str, rates: list[float], duration: float) -> dict[str, Any]:
         """One camera per entry of ``rates`` (frames/s each), for ``duration`` seconds."""
-        cameras = [f"{run}-c{i}" for i in range(len(rates))]
+        cameras = self._camera_ids(run, len(rates))
         collector = ResultCollector(self.connection, self.settings.key_prefix, cameras)
         sent = Submissions()
         stop = threading.Event()

@@ -34,6 +34,7 @@ PROCESS_FRAME = "worker.jobs.process_frame"  # the job function (``worker.jobs``
 class Prepared:
     """A frame's outcome, computed with its batch before its job started."""
 
+    frame: Frame  # as decoded for the batch: the job need not decode it again
     reached_at: float  # unix time the worker took the frame up: its age is judged then
     outcome: Result | FerStreamError
 
@@ -63,8 +64,8 @@ def prepare(pipeline: FramePipeline, jobs: Sequence[Job]) -> int:
     except Exception:
         log.exception("a batch of %d frames failed: its jobs run one by one", len(picked))
         return 0
-    for (job_id, _, _), outcome in zip(picked, outcomes, strict=True):
-        _prepared[job_id] = Prepared(reached_at, outcome)
+    for (job_id, frame, _), outcome in zip(picked, outcomes, strict=True):
+        _prepared[job_id] = Prepared(frame, reached_at, outcome)
     worker_metrics().record_batch(len(picked))
     return len(picked)
 

@@ -40,13 +40,13 @@ def process_frame(frame_bytes: bytes) -> dict[str, Any]:
     connection: redis.Redis[bytes] = job.connection
     prefix = settings.key_prefix
     metrics = worker_metrics()
+    prepared = batching.take(job.id)
     try:
-        frame = Frame.decode(frame_bytes)
+        frame = prepared.frame if prepared else Frame.decode(frame_bytes)
     except SchemaError:
         record_failure(connection, prefix, UNKNOWN_CAMERA, "schema")
         raise
     accounting.take_pending(connection, prefix, frame.camera_id, job.id)
-    prepared = batching.take(job.id)
     now = prepared.reached_at if prepared else time.time()
     age = now - frame.captured_at
     if age > settings.max_frame_age:

@@ -84,7 +84,11 @@ class FerWorker(SimpleWorker):
     def execute_job(self, job: Job, queue: Queue) -> None:
         self.set_state(WorkerStatus.BUSY)
         pipeline = installed()
-        batch = [(job, queue), *self._take_more(pipeline.settings.batch_max_frames - 1)]
+        settings = pipeline.settings
+        batch = [
+            (job, queue),
+            *self._take_more(settings.batch_max_frames - 1, settings.batch_max_wait),
+        ]
         if len(batch) > 1:
             try:
                 batching.prepare(pipeline, [each for each, _ in batch])
@@ -94,10 +98,10 @@ class FerWorker(SimpleWorker):
             self.perform_job(each, its_queue, self.prepare_execution(each))
         self.set_state(WorkerStatus.IDLE)
 
-    def _take_more(self, wanted: int) -> list[tuple[Job, Queue]]:
-        """Up to ``wanted`` more waiting jobs, waiting at most ``batch_max_wait`` for them."""
+    def _take_more(self, wanted: int, max_wait: float) -> list[tuple[Job, Queue]]:
+        """Up to ``wanted`` more waiting jobs, waiting at most ``max_wait`` seconds for them."""
         taken: list[tuple[Job, Queue]] = []
-        deadline = time.monotonic() + installed().settings.batch_max_wait
+        deadline = time.monotonic() + max_wait
         while len(taken) < wanted:
             try:
                 found = self.queue_class.dequeue_any(

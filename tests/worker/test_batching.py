@@ -44,15 +44,10 @@ def submitter(redis_conn: redis.Redis[bytes], settings: Settings) -> FrameSubmit
 def batch_settings(frame_pipeline: FramePipeline) -> Iterator[Callable[..., None]]:
     """Change the installed pipeline's batch settings for one test, then put it back."""
     changes: dict[str, object] = {}
-    installed = frame_pipeline
 
     def apply(**settings: object) -> None:
-        nonlocal installed
         changes.update(settings)
-        installed = replace(
-            frame_pipeline, settings=frame_pipeline.settings.with_changes(**changes)
-        )
-        install(installed)
+        install(replace(frame_pipeline, settings=frame_pipeline.settings.with_changes(**changes)))
 
     yield apply
     install(frame_pipeline)
@@ -119,15 +114,14 @@ def test_a_worker_batches_waiting_frames_with_unchanged_results(
     batch_settings: Callable[..., None],
     fer_data_dir: Path,
 ) -> None:
-    set_batch = batch_settings
-    set_batch(batch_max_frames=1)
+    batch_settings(batch_max_frames=1)
     calls, served = batch_calls()
     one_by_one = run_burst(
         scenes(fer_data_dir, "cam-one"), submitter, worker, redis_conn, settings.key_prefix
     )
     assert batch_calls() == (calls + FRAMES, served + FRAMES)
 
-    set_batch(batch_max_frames=4)
+    batch_settings(batch_max_frames=4)
     calls, served = batch_calls()
     batched = run_burst(
         scenes(fer_data_dir, "cam-four"), submitter, worker, redis_conn, settings.key_prefix
