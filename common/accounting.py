@@ -63,6 +63,11 @@ def read_counts(connection: redis.Redis[bytes], prefix: str, camera_id: str) -> 
     )
 
 
-def take_pending(connection: redis.Redis[bytes], prefix: str, camera_id: str, job_id: str) -> None:
+def take_pending(
+    connection: redis.Redis[bytes] | redis.client.Pipeline[bytes],
+    prefix: str,
+    camera_id: str,
+    job_id: str,
+) -> None:
     """A worker started this job: it no longer waits (see ``producer.backpressure``)."""
     connection.lrem(pending_list(prefix, camera_id), 1, job_id)

@@ -6,13 +6,20 @@ shrink: measured here, 0.7 ms of CPU per save for nothing. ``FrameJob`` stores t
 raw; RQ's own loader reads raw data as it is (it falls back when zlib refuses, and a
 msgpack job tuple can never pass as a zlib stream: its first byte is 0x94, a zlib
 stream's low nibble is 8), so plain ``Job`` readers (``rq info``, dashboards) still work.
+
+RQ also sends an HTTP request to every webhook URL a job names when it finishes or
+fails. Job hashes come from producers, so a hostile one could aim workers at any
+internal address. ``FrameJob`` never sends them (workers also refuse such jobs).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from rq.job import Job
+from rq.job import Job, JobStatus
+
+log = logging.getLogger(__name__)
 
 
 class FrameJob(Job):
@@ -27,3 +34,11 @@ class FrameJob(Job):
             self._data = data
         mapping["data"] = data
         return mapping
+
+    def send_webhooks(self, status: str | JobStatus, *, exc_string: str | None = None) -> None:
+        if self.webhooks:
+            log.warning(
+                "job %s names %d webhooks: not sent (URLs from a job are not trusted)",
+                self.id,
+                len(self.webhooks),
+            )

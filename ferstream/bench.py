@@ -48,6 +48,7 @@ from rq import Queue, Worker
 
 from common.connection import connect
 from common.errors import FerStreamError
+from common.metrics_server import temporary_multiprocess_dir
 from common.redis_server import EmbeddedRedis
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
@@ -62,7 +63,7 @@ from ferstream.bench_reference import (
 )
 from ferstream.bench_report import evaluate_targets, report_markdown, write_report
 from ferstream.bench_scenes import LabelledFrame, labelled_frames
-from ferstream.bench_watch import Watcher
+from ferstream.bench_watch import Watcher, model_calls
 from worker.pool import WorkerPool
 
 DEFAULT_LOADS = (25, 50, 75, 100, 150, 200)
@@ -153,9 +154,12 @@ def run_bench(
                 watcher.pids = lambda pool=pool: pool.pids  # type: ignore[misc]
                 driver = LoadDriver(connection, pool.settings, frames, watcher, options.cameras)
                 say(f"saturation, {workers} worker(s): {options.saturation_seconds:g} s ...")
-                run = driver.saturation(workers, options.warmup_seconds, options.saturation_seconds)
+                run = _saturate(driver, pool, options)
                 report["saturation"][str(workers)] = run
-                say(f"  {run['frames_per_s']} frames/s, {run['faces_per_s']} faces/s")
+                say(
+                    f"  {run['frames_per_s']} frames/s, {run['faces_per_s']} faces/s, "
+                    f"{run['frames_per_model_call']} frames per model call"
+                )
                 if workers == max(options.workers):
                     report["loads"] = _loads(driver, run["frames_per_s"], options, settle, say)
                     report["fairness"] = _fairness(driver, run["frames_per_s"], options, say)
@@ -274,9 +278,7 @@ def _batching_off(
         watcher.pids = lambda: pool.pids
         driver = LoadDriver(connection, pool.settings, frames, watcher, options.cameras)
         say(f"saturation, {workers} worker(s), micro-batching off: ...")
-        run = driver.saturation(
-            workers, options.warmup_seconds, options.saturation_seconds, f"sat{workers}w-nobatch"
-        )
+        run = _saturate(driver, pool, options, f"sat{workers}w-nobatch")
         say(f"  {run['frames_per_s']} frames/s, {run['faces_per_s']} faces/s")
     return run
 
@@ -316,13 +318,30 @@ def _running_pool(
     pool_settings = settings.with_changes(concurrency=workers, threads_per_worker=1)
     stop = threading.Event()
     say(f"starting {workers} worker(s) (logs in {log_dir}) ...")
-    with WorkerPool(pool_settings, log_dir=log_dir) as pool:
+    with (
+        temporary_multiprocess_dir() as metrics_dir,
+        WorkerPool(pool_settings, log_dir=log_dir, metrics_dir=metrics_dir) as pool,
+    ):
         threading.Thread(target=pool.supervise, args=(stop,), daemon=True).start()
         try:
             _wait_for_pool(connection, pool, workers)
             yield pool
         finally:
             stop.set()
+
+
+def _saturate(
+    driver: LoadDriver, pool: WorkerPool, options: BenchOptions, run: str | None = None
+) -> dict[str, Any]:
+    """``driver.saturation`` for ``pool``, with the frames its workers served per model call."""
+    assert pool.metrics_dir is not None
+    before = model_calls(pool.metrics_dir)
+    result = driver.saturation(
+        pool.settings.concurrency, options.warmup_seconds, options.saturation_seconds, run
+    )
+    calls, frames = (a - b for a, b in zip(model_calls(pool.metrics_dir), before, strict=True))
+    result["frames_per_model_call"] = round(frames / calls, 2) if calls else None
+    return result
 
 
 def _wait_for_pool(connection: redis.Redis[bytes], pool: WorkerPool, count: int) -> None:

@@ -10,6 +10,7 @@ counters start at zero.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -112,16 +113,17 @@ class LoadDriver:
         self, workers: int, warmup: float, window: float, run: str | None = None
     ) -> dict[str, Any]:
         """Pool capacity: the drain rate of a backlog kept topped up at one batch and two
-        frames per worker (at least 4, at most what the cameras' pending bounds let wait).
+        frames per worker (at least 4), in flight or waiting.
 
         The backlog never runs dry, so workers never wait, and no frame waits long
-        enough to go stale. Frames/s = results published inside ``window`` / ``window``.
+        enough to go stale. It is spread over enough cameras (at least ``cameras``) for
+        their pending bounds to hold it all, so the overflow policy drops nothing.
+        Frames/s = results published inside ``window`` / ``window``.
         """
         run = run or f"sat{workers}w"  # camera ids of the run's own: counters start at 0
-        cameras = self._camera_ids(run)
-        # within the cameras' pending bounds, or the overflow policy would drop frames
-        bound = self.settings.max_pending_per_camera * len(cameras)
-        target = min(max(4, (self.settings.batch_max_frames + 2) * workers), bound)
+        target = max(4, (self.settings.batch_max_frames + 2) * workers)
+        per_camera = self.settings.max_pending_per_camera
+        cameras = self._camera_ids(run, max(self.cameras, math.ceil(target / per_camera)))
         collector = ResultCollector(self.connection, self.settings.key_prefix, cameras)
         sent = Submissions()
         frames = itertools.cycle(enumerate(self.frames))

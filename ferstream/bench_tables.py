@@ -90,7 +90,8 @@ def batching_lines(report: dict[str, Any]) -> list[str]:
         f"Micro-batching (up to {meta['batch_max_frames']} frames per model call, max wait "
         f"{meta['batch_max_wait_s']:g} s): {off['workers']} workers saturate at "
         f"{on['frames_per_s']} frames/s with it and {off['frames_per_s']} without "
-        f"({gain:+.0%}); worker CPU per frame {_cpu_of(on)} vs {_cpu_of(off)} ms."
+        f"({gain:+.0%}); worker CPU per frame {_cpu_of(on)} vs {_cpu_of(off)} ms; "
+        f"{on.get('frames_per_model_call', '-')} frames per model call at saturation."
     ]
 
 

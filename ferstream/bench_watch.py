@@ -1,5 +1,6 @@
-"""What the benchmark samples while a run goes on: Redis memory, the workers' RSS, and
-the CPU time the workers, Redis and the benchmark's own producers and reader spend."""
+"""What the benchmark samples while a run goes on: Redis memory, the workers' RSS, the
+CPU time the workers, Redis and the benchmark's own producers and reader spend, and the
+workers' model calls."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typing import Any
 import numpy as np
 import redis
 
+from common.metrics_server import multiprocess_registry
+
 MIB = 1024 * 1024
 SAMPLE_SECONDS = 0.25
 MIN_FLAT_WINDOW_SECONDS = 10.0
@@ -22,6 +25,20 @@ MIN_FLAT_WINDOW_SECONDS = 10.0
 # sample to the next, which tilts a one-minute fit either way.)
 FLAT_MARGIN = 0.05  # of the first half's peak
 FLAT_MARGIN_FLOOR_MIB = 1.0
+
+
+def model_calls(metrics_dir: Path) -> tuple[float, float]:
+    """(classifier calls, frames they served) so far, over the workers writing ``metrics_dir``."""
+    samples = {
+        sample.name: sample.value
+        for metric in multiprocess_registry(metrics_dir).collect()
+        if metric.name == "ferstream_batch_frames"
+        for sample in metric.samples
+    }
+    return (
+        samples.get("ferstream_batch_frames_count", 0.0),
+        samples.get("ferstream_batch_frames_sum", 0.0),
+    )
 
 
 def rss_bytes(pid: int) -> int | None:

@@ -3,10 +3,11 @@
 RQ hands ``FerWorker`` one job. It takes up to ``batch_max_frames - 1`` more from its
 queues without blocking (waiting at most ``batch_max_wait`` for them), runs their frames
 through ``FramePipeline.process_many`` (one classifier call for every face) and keeps each
-outcome here under its job id. Every job then runs through RQ as usual (started,
-finished or failed, result TTL) and ``process_frame`` takes its prepared outcome instead
-of computing one. A job with nothing prepared (a lone frame, a foreign or undecodable
-job, a batch that raised) computes its own, so batching never changes what a job returns.
+outcome here under its job id. Every job then runs through RQ's bookkeeping (started,
+finished or failed, result TTL; for the whole batch at once, ``worker.bulk``) and
+``process_frame`` takes its prepared outcome instead of computing one. A job with
+nothing prepared (a lone frame, a foreign or undecodable job, a batch that raised)
+computes its own, so batching never changes what a job returns.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ class Prepared:
 _prepared: dict[str, Prepared] = {}
 
 
-def prepare(pipeline: FramePipeline, jobs: Sequence[Job]) -> int:
-    """Compute the outcomes of the fresh frame jobs among ``jobs`` in one batch.
+def prepare(pipeline: FramePipeline, jobs: Sequence[tuple[Job, Frame | None]]) -> int:
+    """Compute the outcomes of the fresh frames among ``jobs`` (each with its decoded
+    ``frame_of``) in one batch.
 
     Returns how many frames were batched (0 when fewer than two qualify: a lone frame
     gains nothing and its job computes it). Outcomes of an earlier batch are forgotten.
@@ -51,8 +53,7 @@ def prepare(pipeline: FramePipeline, jobs: Sequence[Job]) -> int:
     _prepared.clear()
     reached_at = time.time()
     picked: list[tuple[str, Frame, float]] = []
-    for job in jobs:
-        frame = frame_of(job)
+    for job, frame in jobs:
         if frame is None or reached_at - frame.captured_at > pipeline.settings.max_frame_age:
             continue  # the job itself fails or drops it, and counts why
         enqueued = timestamp(job.enqueued_at) if job.enqueued_at else frame.captured_at

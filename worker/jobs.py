@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +17,7 @@ from common.accounting import UNKNOWN_CAMERA
 from common.errors import FerStreamError, SchemaError
 from common.metrics import worker_metrics
 from common.wire import Frame, Result
-from worker import batching
+from worker import batching, bulk
 from worker.pipeline import FramePipeline
 from worker.publisher import publish_result
 from worker.runtime import installed
@@ -46,11 +48,14 @@ def process_frame(frame_bytes: bytes) -> dict[str, Any]:
     except SchemaError:
         record_failure(connection, prefix, UNKNOWN_CAMERA, "schema")
         raise
-    accounting.take_pending(connection, prefix, frame.camera_id, job.id)
+    deferred = bulk.deferred_writes()
+    if deferred is None:  # a job started in bulk had its pending entry taken then
+        accounting.take_pending(connection, prefix, frame.camera_id, job.id)
     now = prepared.reached_at if prepared else time.time()
     age = now - frame.captured_at
     if age > settings.max_frame_age:
-        accounting.count(connection, prefix, frame.camera_id, accounting.dropped("stale"))
+        with _writes(connection, deferred) as writes:
+            accounting.count(writes, prefix, frame.camera_id, accounting.dropped("stale"))
         metrics.record_dropped(frame.camera_id, "stale")
         return {"status": "dropped", "reason": "stale", "age": age}
     try:
@@ -67,12 +72,24 @@ def process_frame(frame_bytes: bytes) -> dict[str, Any]:
         record_failure(connection, prefix, frame.camera_id, "internal")
         raise
     publishing = time.perf_counter()
-    with connection.pipeline(transaction=False) as batch:
-        publish_result(batch, prefix, result, settings.results_stream_maxlen)
-        accounting.count(batch, prefix, frame.camera_id, accounting.PROCESSED)
-        batch.execute()
+    with _writes(connection, deferred) as writes:
+        publish_result(writes, prefix, result, settings.results_stream_maxlen)
+        accounting.count(writes, prefix, frame.camera_id, accounting.PROCESSED)
     metrics.record_processed(result, time.perf_counter() - publishing, published_at=time.time())
     return {"status": "ok", "faces": len(result.faces)}
+
+
+@contextmanager
+def _writes(
+    connection: redis.Redis[bytes], deferred: redis.client.Pipeline[bytes] | None
+) -> Iterator[redis.client.Pipeline[bytes]]:
+    """``deferred`` (its batch executes it), else a pipeline executed on leaving the block."""
+    if deferred is not None:
+        yield deferred
+        return
+    with connection.pipeline(transaction=False) as pipeline:
+        yield pipeline
+        pipeline.execute()
 
 
 def record_failure(

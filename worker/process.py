@@ -11,6 +11,7 @@ from common.defaults import DEFAULT_REGISTRY_SWEEP_SECONDS
 from common.errors import FerStreamError
 from common.metrics import worker_metrics
 from common.preprocessing import FACE_SIZE
+from common.rqjob import FrameJob
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from worker.rqworker import FerWorker
@@ -29,7 +30,12 @@ def run_worker(settings: Settings, name: str | None = None, burst: bool = False)
     install(pipeline)
     worker_metrics().record_model(pipeline.classifier.model_id, FACE_SIZE, settings.flip_tta)
     connection = connect(settings.redis_url)
-    queue = Queue(settings.queue_name, connection=connection, serializer=MsgpackSerializer)
+    queue = Queue(
+        settings.queue_name,
+        connection=connection,
+        serializer=MsgpackSerializer,
+        job_class=FrameJob,  # registry sweeps load jobs as FrameJob too: no webhooks sent
+    )
     worker = FerWorker(
         [queue],
         connection=connection,

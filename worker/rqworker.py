@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from typing import Any
 
@@ -11,6 +12,8 @@ from rq import SimpleWorker
 from rq.exceptions import AbandonedJobError, DeserializationError
 from rq.job import Job
 from rq.queue import Queue
+from rq.timeouts import JobTimeoutException
+from rq.utils import now
 from rq.worker import WorkerStatus
 
 from common import accounting
@@ -18,7 +21,7 @@ from common.accounting import UNKNOWN_CAMERA
 from common.defaults import DEFAULT_KEY_PREFIX
 from common.errors import ForeignJobRefused
 from common.rqjob import FrameJob
-from worker import batching
+from worker import batching, bulk
 from worker.jobs import ALLOWED_JOBS, record_failure
 from worker.runtime import installed
 
@@ -83,20 +86,54 @@ class FerWorker(SimpleWorker):
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         self.set_state(WorkerStatus.BUSY)
-        pipeline = installed()
-        settings = pipeline.settings
+        settings = installed().settings
         batch = [
             (job, queue),
             *self._take_more(settings.batch_max_frames - 1, settings.batch_max_wait),
         ]
-        if len(batch) > 1:
-            try:
-                batching.prepare(pipeline, [each for each, _ in batch])
-            except Exception:  # never strand the jobs taken: each then runs on its own
-                log.exception("could not prepare a batch of %d jobs", len(batch))
+        in_bulk = [(each, q) for each, q in batch if self._accepts(each) and bulk.routine(each)]
+        if len(in_bulk) < 2:
+            in_bulk = []
         for each, its_queue in batch:
-            self.perform_job(each, its_queue, self.prepare_execution(each))
+            if (each, its_queue) not in in_bulk:  # RQ's own per-job path
+                self.perform_job(each, its_queue, self.prepare_execution(each))
+        if in_bulk:
+            self._execute_in_bulk(in_bulk)
         self.set_state(WorkerStatus.IDLE)
+
+    def _execute_in_bulk(self, batch: list[tuple[Job, Queue]]) -> None:
+        """Start the jobs together, compute their frames in one batch, perform each, then
+        finish those that returned together (``worker.bulk``); each failure on its own."""
+        frames = [(job, batching.frame_of(job)) for job, _ in batch]
+
+        def take_pending(pipeline: Any) -> None:
+            for job, frame in frames:
+                if frame is not None:
+                    accounting.take_pending(pipeline, self.key_prefix, frame.camera_id, job.id)
+
+        executions = bulk.start(self, batch, also=take_pending)
+        try:
+            batching.prepare(installed(), frames)
+        except Exception:  # never strand the jobs taken: each then computes its own
+            log.exception("could not prepare a batch of %d jobs", len(batch))
+        returned = []
+        writes = self.connection.pipeline()
+        with bulk.deferring_writes(writes):
+            for (job, queue), execution in zip(batch, executions, strict=True):
+                try:
+                    value = self._perform(job)
+                except BaseException:  # as RQ's perform_job: the job fails, the worker goes on
+                    self._finalize_failure(job, queue, execution, sys.exc_info())
+                    continue
+                returned.append(bulk.Returned(job, queue, execution, value))
+        bulk.finish(self, returned, writes)
+
+    def _perform(self, job: Job) -> Any:
+        """Run the job's function under its timeout, as RQ's ``perform_job`` does."""
+        job.started_at = now()
+        timeout = job.timeout or self.queue_class.DEFAULT_TIMEOUT
+        with self.death_penalty_class(timeout, JobTimeoutException, job_id=job.id):
+            return job.perform()
 
     def _take_more(self, wanted: int, max_wait: float) -> list[tuple[Job, Queue]]:
         """Up to ``wanted`` more waiting jobs, waiting at most ``max_wait`` seconds for them."""
@@ -104,36 +141,30 @@ class FerWorker(SimpleWorker):
         deadline = time.monotonic() + max_wait
         while len(taken) < wanted:
             try:
-                found = self.queue_class.dequeue_any(
-                    self._ordered_queues,
-                    None,
-                    connection=self.connection,
-                    job_class=self.job_class,
-                    serializer=self.serializer,
-                    death_penalty_class=self.death_penalty_class,
-                )
+                taken.extend(bulk.take_waiting(self, wanted - len(taken)))
             except redis.RedisError as exc:  # serve what was taken; the loop reconnects
                 log.warning("could not take more jobs for a batch: %s", exc)
                 break
-            if found is not None:
-                taken.append(found)
-                continue
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if len(taken) >= wanted or remaining <= 0:
                 break
             time.sleep(min(remaining, BATCH_POLL_SECONDS))
         return taken
 
+    def _accepts(self, job: Job) -> bool:
+        """Whether ``job`` names an allowed function and nothing else for RQ to call."""
+        return _func_name(job) in ALLOWED_JOBS and not _callback_names(job) and not job.webhooks
+
     def perform_job(self, job: Job, queue: Any, execution: Any) -> bool:
-        func_name = _func_name(job)
-        callbacks = _callback_names(job)
-        if func_name in ALLOWED_JOBS and not callbacks:
+        if self._accepts(job):
             result: bool = super().perform_job(job, queue, execution)
             return result
+        func_name = _func_name(job)
         refusal = ForeignJobRefused(
             f"expected a job function among {sorted(ALLOWED_JOBS)}, got {func_name!r}: refused"
             if func_name not in ALLOWED_JOBS
-            else f"expected a job without callbacks, got callbacks {callbacks}: refused"
+            else "expected a job without callbacks or webhooks, got "
+            f"callbacks {_callback_names(job)} and {len(job.webhooks)} webhooks: refused"
         )
         log.warning("job %s: %s", job.id, refusal)
         record_failure(self.connection, self.key_prefix, UNKNOWN_CAMERA, refusal.reason)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,7 +30,6 @@ from tests.worker import scene_frame
 from worker import batching
 from worker.pipeline import FramePipeline
 from worker.rqworker import FerWorker
-from worker.runtime import install
 
 FRAMES = 6
 
@@ -38,19 +37,6 @@ FRAMES = 6
 @pytest.fixture
 def submitter(redis_conn: redis.Redis[bytes], settings: Settings) -> FrameSubmitter:
     return FrameSubmitter(redis_conn, settings.with_changes(max_pending_per_camera=100))
-
-
-@pytest.fixture
-def batch_settings(frame_pipeline: FramePipeline) -> Iterator[Callable[..., None]]:
-    """Change the installed pipeline's batch settings for one test, then put it back."""
-    changes: dict[str, object] = {}
-
-    def apply(**settings: object) -> None:
-        changes.update(settings)
-        install(replace(frame_pipeline, settings=frame_pipeline.settings.with_changes(**changes)))
-
-    yield apply
-    install(frame_pipeline)
 
 
 def batch_calls() -> tuple[float, float]:

@@ -7,14 +7,18 @@ a user would see: job statuses and errors, published results, and the per-camera
 
 from __future__ import annotations
 
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import msgpack
 import pytest
 import redis
 from rq import Callback, Queue
 from rq.job import Job, JobStatus
+from rq.webhook import Webhook
 
 from common.accounting import UNKNOWN_CAMERA, read_counts
 from common.keys import results_channel
@@ -231,6 +235,60 @@ def test_a_frame_job_that_names_callbacks_is_refused_unrun(
     assert read_history(redis_conn, settings.key_prefix, "cam-hooked") == []  # never processed
     unknown = read_counts(redis_conn, settings.key_prefix, UNKNOWN_CAMERA)
     assert unknown.failed == {"foreign_job": 1}
+
+
+class RequestLog(BaseHTTPRequestHandler):
+    """An HTTP server's handler that only notes each request it gets."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        self.send_response(204)
+        self.end_headers()
+
+    do_POST = do_GET
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_frame_job_that_names_a_webhook_is_refused_and_no_request_is_sent(
+    worker: FerWorker,
+    rq_queue: Queue,
+    submitter: FrameSubmitter,
+    redis_conn: redis.Redis[bytes],
+    settings: Settings,
+    fer_data_dir: Path,
+) -> None:
+    server = HTTPServer(("127.0.0.1", 0), RequestLog)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/hook"
+    RequestLog.seen.clear()
+    try:
+        hooked = [
+            rq_queue.enqueue_call(
+                PROCESS_FRAME,
+                args=(scene_frame(fer_data_dir, "cam-hooked", n, seed=n).encode(),),
+                webhooks=[Webhook(url, status, method="POST") for status in ("finished", "failed")],
+            )
+            for n in range(2)
+        ]
+        good_id = submitter.enqueue(scene_frame(fer_data_dir, camera_id="cam-good"))
+        worker.work(burst=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert RequestLog.seen == []  # the worker never called the URL a job named
+    for job in hooked:
+        refused = fetch(job.id, redis_conn)
+        assert refused.get_status() == JobStatus.FAILED
+        assert "ForeignJobRefused" in failure_of(refused) and "2 webhooks" in failure_of(refused)
+    assert read_history(redis_conn, settings.key_prefix, "cam-hooked") == []
+    unknown = read_counts(redis_conn, settings.key_prefix, UNKNOWN_CAMERA)
+    assert unknown.failed == {"foreign_job": 2}
+    assert fetch(good_id, redis_conn).get_status() == JobStatus.FINISHED
 
 
 @pytest.mark.parametrize(
