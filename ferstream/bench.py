@@ -402,8 +402,8 @@ def _meta(settings: Settings, options: BenchOptions, settle: float) -> dict[str,
         "batch_max_frames": settings.batch_max_frames,
         "batch_max_wait_s": settings.batch_max_wait,
         "saturation_method": (
-            "drain rate of a backlog of one batch and two frames per worker (at least 4, "
-            "within the pending bounds) kept topped up as "
+            "drain rate of a backlog of one batch and two frames per worker (at least 4; "
+            "over enough cameras for their pending bounds to hold it) kept topped up as "
             f"results arrive, over {options.saturation_seconds:g} s after "
             f"{options.warmup_seconds:g} s of warm-up; no frame waits long enough to go stale"
         ),
