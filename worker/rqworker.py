@@ -37,11 +37,13 @@ class FerWorker(SimpleWorker):
     """A ``SimpleWorker`` (the model stays loaded in this process) that micro-batches.
 
     Given a job, it takes more waiting jobs (``batch_max_frames``, ``batch_max_wait``),
-    prepares their frames in one batch (``worker.batching``), then performs each job in
-    turn through RQ. It stays busy for the whole batch, so a warm shutdown finishes the
-    jobs it took. A job naming any function outside ``ALLOWED_JOBS``, or naming callbacks
-    (RQ imports and calls those by name too, and the project's producers set none), is
-    failed before anything it names is imported or its arguments are read, and counted as
+    starts them together, prepares their frames in one batch (``worker.batching``),
+    performs each job in turn, then finishes them together (``worker.bulk``; a lone frame
+    job takes the same path, a batch of one). It stays busy for the whole batch, so a warm
+    shutdown finishes the jobs it took. A job naming any function outside
+    ``ALLOWED_JOBS``, or naming callbacks or webhooks (RQ imports and calls callbacks by
+    name and requests webhook URLs, and the project's producers set none), is failed
+    before anything it names is imported or its arguments are read, and counted as
     ``failed:foreign_job``.
 
     Frames a dead worker held are settled too, when a live worker's registry sweep finds
@@ -76,8 +78,9 @@ class FerWorker(SimpleWorker):
         super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
 
     def _settle_lost(self, job: Job) -> None:
-        """Count a frame whose worker died with it (a crash just after the frame was
-        counted would count it twice; that window is a few Redis commands wide)."""
+        """Count a frame whose worker died with it. (A frame job finishes in the same MULTI
+        that counts it, so it is never counted twice; a job RQ ran on its own path, which
+        counts and finishes in two round trips, could be if the worker died between them.)"""
         frame = batching.frame_of(job)
         camera = frame.camera_id if frame else UNKNOWN_CAMERA
         log.warning("job %s of camera %s was lost with its worker", job.id, camera)
@@ -92,8 +95,6 @@ class FerWorker(SimpleWorker):
             *self._take_more(settings.batch_max_frames - 1, settings.batch_max_wait),
         ]
         in_bulk = [(each, q) for each, q in batch if self._accepts(each) and bulk.routine(each)]
-        if len(in_bulk) < 2:
-            in_bulk = []
         for each, its_queue in batch:
             if (each, its_queue) not in in_bulk:  # RQ's own per-job path
                 self.perform_job(each, its_queue, self.prepare_execution(each))

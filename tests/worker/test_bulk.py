@@ -1,8 +1,9 @@
-"""RQ's bookkeeping for a batch in bulk (``worker.bulk``) leaves what RQ's own path leaves.
+"""RQ's bookkeeping in bulk (``worker.bulk``) leaves what RQ's own worker leaves.
 
-Each test runs the same frames through a real ``FerWorker`` on the real Redis twice:
-one job at a time (RQ's own ``perform_job``) and in batches (``worker.bulk``), and
-compares what RQ's tools and the project's readers see afterwards.
+The same frames run through RQ's own ``SimpleWorker`` (one job at a time, RQ's
+``perform_job``) and through ``FerWorker`` (in batches, and a lone frame as a batch of
+one), on the real Redis with the real pipeline; the tests compare what RQ's tools and
+the project's readers see afterwards.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from typing import Any
 
 import pytest
 import redis
-from rq import Queue
+from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
 from rq.registry import FinishedJobRegistry, StartedJobRegistry
 
 from common.accounting import read_counts
 from common.results import read_history
+from common.rqjob import FrameJob
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from producer.submit import FrameSubmitter
@@ -74,7 +76,7 @@ def snapshot(connection: redis.Redis[bytes]) -> dict[bytes, Any]:
 
 
 def run_frames(
-    worker: FerWorker,
+    worker: SimpleWorker,
     submitter: FrameSubmitter,
     data_dir: Path,
     connection: redis.Redis[bytes],
@@ -87,7 +89,9 @@ def run_frames(
     return [job_id for job_id in ids if job_id]
 
 
-def test_a_batch_in_bulk_leaves_redis_as_one_job_at_a_time_does(
+@pytest.mark.parametrize("batch", [4, 1], ids=["batches", "lone frames"])
+def test_bulk_bookkeeping_leaves_redis_as_rqs_own_worker_does(
+    batch: int,
     worker: FerWorker,
     rq_queue: Queue,
     submitter: FrameSubmitter,
@@ -96,21 +100,23 @@ def test_a_batch_in_bulk_leaves_redis_as_one_job_at_a_time_does(
     batch_settings: Callable[..., None],
     fer_data_dir: Path,
 ) -> None:
-    batch_settings(batch_max_frames=1)
-    run_frames(worker, submitter, fer_data_dir, redis_conn)
-    one_by_one = snapshot(redis_conn)
-    history_alone = read_history(redis_conn, settings.key_prefix, CAMERA)
+    rqs_own = SimpleWorker(
+        [rq_queue], connection=redis_conn, serializer=MsgpackSerializer, job_class=FrameJob
+    )
+    run_frames(rqs_own, submitter, fer_data_dir, redis_conn)
+    by_rq = snapshot(redis_conn)
+    history_by_rq = read_history(redis_conn, settings.key_prefix, CAMERA)
     redis_conn.flushdb()
 
-    batch_settings(batch_max_frames=4)
+    batch_settings(batch_max_frames=batch)
     ids = run_frames(worker, submitter, fer_data_dir, redis_conn)
     in_bulk = snapshot(redis_conn)
     history_bulk = read_history(redis_conn, settings.key_prefix, CAMERA)
 
-    assert in_bulk == one_by_one
+    assert in_bulk == by_rq
     assert [r.frame_number for _, r in history_bulk] == list(range(FRAMES))
     assert [[f.label for f in r.faces] for _, r in history_bulk] == [
-        [f.label for f in r.faces] for _, r in history_alone
+        [f.label for f in r.faces] for _, r in history_by_rq
     ]
     # and what RQ's own readers say about each job
     finished = FinishedJobRegistry(queue=rq_queue)
