@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -192,15 +194,24 @@ def test_the_converted_model_is_cached_and_a_bad_cache_file_is_replaced(
     tmp_path: Path,
 ) -> None:
     faces = fer_faces[0][:4]
+    long_ago = time.time() - 40 * 86400
+    unused = tmp_path / "an-older-model-tf2.0.tflite"
+    recent = tmp_path / "another-deployments-model-tf2.0.tflite"
+    for path in (unused, recent):
+        path.write_bytes(b"a model")
+    os.utime(unused, (long_ago, long_ago))
     first = KerasEmotionClassifier(settings.model_path, backend="tflite", cache_dir=tmp_path)
-    [cached] = list(tmp_path.glob("*.tflite"))
+    [cached] = [p for p in tmp_path.glob("*.tflite") if p != recent]
     assert cached.name.startswith(first.model_id + "-tf") and cached.stat().st_size > 100_000
+    assert not unused.exists() and recent.exists()  # pruned: not loaded for 30 days
 
     cached.write_bytes(b"not a flatbuffer")  # a half-written or foreign file
     second = KerasEmotionClassifier(settings.model_path, backend="tflite", cache_dir=tmp_path)
 
     assert second.backend == "tflite" and cached.stat().st_size > 100_000  # converted again
+    os.utime(cached, (long_ago, long_ago))
     third = KerasEmotionClassifier(settings.model_path, backend="tflite", cache_dir=tmp_path)
+    assert cached.stat().st_mtime > long_ago + 86400  # loading renews it
     for classifier in (first, second, third):
         np.testing.assert_allclose(
             classifier.classify(faces), emotion_classifier.classify(faces), atol=1e-4
