@@ -43,12 +43,12 @@ class Prepared:
 _prepared: dict[str, Prepared] = {}
 
 
-def prepare(pipeline: FramePipeline, jobs: Sequence[tuple[Job, Frame | None]]) -> int:
+def prepare(pipeline: FramePipeline, jobs: Sequence[tuple[Job, Frame | None]]) -> None:
     """Compute the outcomes of the fresh frames among ``jobs`` (each with its decoded
     ``frame_of``) in one batch.
 
-    Returns how many frames were batched (0 when fewer than two qualify: a lone frame
-    gains nothing and its job computes it). Outcomes of an earlier batch are forgotten.
+    Nothing is prepared when fewer than two qualify: a lone frame gains nothing and its
+    job computes it. Outcomes of an earlier batch are forgotten.
     """
     _prepared.clear()
     reached_at = time.time()
@@ -59,16 +59,15 @@ def prepare(pipeline: FramePipeline, jobs: Sequence[tuple[Job, Frame | None]]) -
         enqueued = timestamp(job.enqueued_at) if job.enqueued_at else frame.captured_at
         picked.append((job.id, frame, reached_at - enqueued))
     if len(picked) < 2:
-        return 0
+        return
     try:
         outcomes = pipeline.process_many([f for _, f, _ in picked], [w for _, _, w in picked])
     except Exception:
         log.exception("a batch of %d frames failed: its jobs run one by one", len(picked))
-        return 0
+        return
     for (job_id, frame, _), outcome in zip(picked, outcomes, strict=True):
         _prepared[job_id] = Prepared(frame, reached_at, outcome)
     worker_metrics().record_batch(len(picked))
-    return len(picked)
 
 
 def take(job_id: str) -> Prepared | None:

@@ -110,9 +110,9 @@ def start(
     ``also`` adds the caller's own writes to the same pipeline.
     """
     executions = []
+    ttls = [worker.get_heartbeat_ttl(job) for job, _ in batch]
     with worker.connection.pipeline() as pipeline:
-        for job, queue in batch:
-            ttl = worker.get_heartbeat_ttl(job)
+        for (job, queue), ttl in zip(batch, ttls, strict=True):
             execution = Execution.create(job, ttl, pipeline=pipeline, worker_name=worker.name)
             worker.executions[execution.id] = execution
             job.heartbeat(now(), ttl, pipeline=pipeline)
@@ -121,7 +121,7 @@ def start(
             if len(worker.queues) == 1:  # as RQ: with several queues its sweep removes the id
                 pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
             executions.append(execution)
-        worker.heartbeat(max(worker.get_heartbeat_ttl(job) for job, _ in batch), pipeline)
+        worker.heartbeat(max(ttls), pipeline)
         worker.set_state(WorkerStatus.BUSY, pipeline=pipeline)
         also(pipeline)
         pipeline.execute()

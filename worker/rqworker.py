@@ -94,9 +94,11 @@ class FerWorker(SimpleWorker):
             (job, queue),
             *self._take_more(settings.batch_max_frames - 1, settings.batch_max_wait),
         ]
-        in_bulk = [(each, q) for each, q in batch if self._accepts(each) and bulk.routine(each)]
+        in_bulk: list[tuple[Job, Queue]] = []
         for each, its_queue in batch:
-            if (each, its_queue) not in in_bulk:  # RQ's own per-job path
+            if self._accepts(each) and bulk.routine(each):
+                in_bulk.append((each, its_queue))
+            else:  # RQ's own per-job path
                 self.perform_job(each, its_queue, self.prepare_execution(each))
         if in_bulk:
             self._execute_in_bulk(in_bulk)

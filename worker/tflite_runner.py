@@ -62,7 +62,7 @@ class TfliteRunner:
         runner = cls(content, threads)
         if cached is not None:
             _write_atomically(cached, content)
-            prune_unused(cached.parent, keep=cached, days=CACHE_UNUSED_DAYS)
+            _prune_unused(cached.parent, keep=cached, days=CACHE_UNUSED_DAYS)
         return runner
 
     def __call__(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -85,7 +85,7 @@ def _interpreter_class() -> Any:
     return Interpreter
 
 
-def prune_unused(cache_dir: Path, keep: Path, days: float) -> list[Path]:
+def _prune_unused(cache_dir: Path, keep: Path, days: float) -> list[Path]:
     """Delete the cached models in ``cache_dir`` but ``keep`` not loaded for ``days`` days.
 
     Returns what was deleted. A worker that still wants one converts it again.
