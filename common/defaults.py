@@ -11,9 +11,10 @@ DEFAULT_REDIS_URL: str | None = None  # None: start the embedded redis-server
 DEFAULT_QUEUE_NAME = "ferstream-frames"
 DEFAULT_KEY_PREFIX = "ferstream"
 DEFAULT_RESULTS_STREAM_MAXLEN = 1000
-# A finished job keeps its frame (the JPEG) in Redis this long: short, so memory under
-# load stays small (results live on in the camera's stream, not in RQ).
-DEFAULT_JOB_RESULT_TTL_SECONDS = 5
+# How long a finished frame job (its frame's JPEG included) stays in Redis. 0: deleted as
+# it finishes, so Redis holds only frames still waiting; the frame's result lives on in
+# its camera's stream, not in RQ. (At 5 s, finished jobs held ~17 MiB at 100 frames/s.)
+DEFAULT_JOB_RESULT_TTL_SECONDS = 0
 DEFAULT_JOB_FAILURE_TTL_SECONDS = 600
 DEFAULT_MAX_FRAME_AGE_SECONDS = 2.0
 DEFAULT_MAX_PENDING_PER_CAMERA = 4
@@ -65,10 +66,10 @@ DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "fer2013"
 
 # Worker pool
 DEFAULT_CONCURRENCY = 1
-# How often a worker sweeps RQ's registries (one worker per interval does it). RQ's own
-# 10 minutes lets ids of expired finished jobs pile up in its finished-job registry,
-# ~130 bytes a frame: at 75 frames/s, 6 MiB before each sweep. Half a minute keeps
-# Redis memory flat under a steady load.
+# How often a worker sweeps RQ's registries (one worker per interval does it), settling
+# frames lost with a dead worker. With a job result TTL above 0, RQ's own 10 minutes
+# lets ids of expired finished jobs pile up in its finished-job registry, ~130 bytes a
+# frame: at 75 frames/s, 6 MiB before each sweep. Half a minute keeps Redis flat.
 DEFAULT_REGISTRY_SWEEP_SECONDS = 30
 
 # Prometheus metrics endpoints (0: off)

@@ -52,7 +52,7 @@ from common.metrics_server import temporary_multiprocess_dir
 from common.redis_server import EmbeddedRedis
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
-from ferstream.bench_load import LoadDriver
+from ferstream.bench_load import IDLE_PHASE_SECONDS, LoadDriver
 from ferstream.bench_reference import (
     FER_KERAS,
     FER_PACKAGE,
@@ -402,9 +402,10 @@ def _meta(settings: Settings, options: BenchOptions, settle: float) -> dict[str,
         "batch_max_frames": settings.batch_max_frames,
         "batch_max_wait_s": settings.batch_max_wait,
         "saturation_method": (
-            "drain rate of a backlog of one batch and two frames per worker (at least 4; "
-            "over enough cameras for their pending bounds to hold it) kept topped up as "
-            f"results arrive, over {options.saturation_seconds:g} s after "
-            f"{options.warmup_seconds:g} s of warm-up; no frame waits long enough to go stale"
+            "results published while only the workers and Redis ran: top-ups of the "
+            f"backlog (to {IDLE_PHASE_SECONDS * 1.5:g} s of work) alternate with "
+            f"{IDLE_PHASE_SECONDS:g} s idle phases that are measured, "
+            f"{options.saturation_seconds:g} s of them after {options.warmup_seconds:g} s "
+            "of warm-up; a phase that ran out of frames is left out; no frame goes stale"
         ),
     }

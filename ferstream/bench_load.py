@@ -20,7 +20,8 @@ import numpy as np
 import redis
 
 from common.accounting import CameraCounts, read_counts
-from common.results import follow
+from common.keys import results_stream
+from common.results import follow, read_history
 from common.settings import Settings
 from common.wire import Result
 from ferstream.bench_scenes import LabelledFrame
@@ -29,11 +30,31 @@ from ferstream.scoring import Scoreboard
 from producer.submit import FrameSubmitter
 
 STAGES = ("queue_wait", "decode", "detect", "classify", "total")
-LOST_POLL_SECONDS = 0.25  # the backlog's own cost on the cores stays small
+# saturation: producing and measuring alternate (see ``LoadDriver.saturation``)
+IDLE_PHASE_SECONDS = 0.5
+GUESS_FRAMES_PER_S_PER_WORKER = 60.0  # the first backlog; it grows to what the pool does
+MAX_FRAMES_PER_S_PER_WORKER = 200.0  # bounds the backlog, and so the cameras it needs
+BACKLOG_SLACK = 16  # pending frames beyond the waiting backlog: those the workers hold
 DRAIN_GRACE_SECONDS = 60.0  # after max frame age: a backlog is worked off or dropped by then
 READ_GRACE_SECONDS = 10.0
 FOLLOW_BLOCK_MS = 200
 POLL_SECONDS = 0.05
+
+
+class StreamReader:
+    """The results of some cameras, read from their streams only when asked: nothing runs
+    meanwhile. The streams keep up to ``results_stream_maxlen`` results per camera."""
+
+    def __init__(self, connection: redis.Redis[bytes], prefix: str, cameras: list[str]) -> None:
+        self.connection = connection
+        self.prefix = prefix
+        self.cameras = cameras
+
+    def count(self) -> int:
+        return sum(int(self.connection.xlen(results_stream(self.prefix, c))) for c in self.cameras)
+
+    def stop(self) -> list[Result]:
+        return [r for c in self.cameras for _, r in read_history(self.connection, self.prefix, c)]
 
 
 class ResultCollector:
@@ -112,43 +133,63 @@ class LoadDriver:
     def saturation(
         self, workers: int, warmup: float, window: float, run: str | None = None
     ) -> dict[str, Any]:
-        """Pool capacity: the drain rate of a backlog kept topped up at one batch and two
-        frames per worker (at least 4), in flight or waiting.
+        """Pool capacity: how fast the workers and Redis alone work off a backlog.
 
-        The backlog never runs dry, so workers never wait, and no frame waits long
-        enough to go stale. It is spread over enough cameras (at least ``cameras``) for
-        their pending bounds to hold it all, so the overflow policy drops nothing.
-        Frames/s = results published inside ``window`` / ``window``.
+        The references read their frames from memory, while the benchmark's producers
+        share the pool's cores; so producing and measuring alternate. A short top-up
+        enqueues frames (the producers' own path) until ``IDLE_PHASE_SECONDS`` and a
+        half of work waits in the queue; then nothing but the workers and Redis runs
+        for ``IDLE_PHASE_SECONDS``. Frames/s = results published inside the idle phases
+        after ``warmup`` / their total length, ``window``. A phase at whose end no
+        frame was waiting (the workers may have idled) is left out, and the next
+        backlog is twice as large. No frame waits long enough to go stale, and the
+        backlog is spread over enough cameras for their pending bounds to hold it.
+        Results are read from the streams afterwards: no reader runs meanwhile.
         """
         run = run or f"sat{workers}w"  # camera ids of the run's own: counters start at 0
-        target = max(4, (self.settings.batch_max_frames + 2) * workers)
-        per_camera = self.settings.max_pending_per_camera
-        cameras = self._camera_ids(run, max(self.cameras, math.ceil(target / per_camera)))
-        collector = ResultCollector(self.connection, self.settings.key_prefix, cameras)
+        most = math.ceil(MAX_FRAMES_PER_S_PER_WORKER * workers * IDLE_PHASE_SECONDS * 1.5)
+        cameras = self._camera_ids(
+            run, math.ceil((most + BACKLOG_SLACK) / self.settings.max_pending_per_camera)
+        )
         sent = Submissions()
-        frames = itertools.cycle(enumerate(self.frames))
-        began = time.time()
-        start, end = began + warmup, began + warmup + window
+        frames = itertools.cycle(self.frames)
+        queue = f"rq:queue:{self.settings.queue_name}"
+        backlog = min(most, math.ceil(GUESS_FRAMES_PER_S_PER_WORKER * workers * 0.75))
+        phases: list[tuple[float, float]] = []
+        dry = 0
+        started = time.time()
         self.watcher.begin()
-        numbers = itertools.count()
-        lost, looked = 0, 0.0
-        while time.time() < end:
-            if sent.count and time.monotonic() - looked >= LOST_POLL_SECONDS:
-                # frames dropped or failed never publish: read the counters now and then
-                lost, looked = self._settled_without_result(cameras), time.monotonic()
-            for _ in range(target - (sent.count - collector.count() - lost)):
-                number = next(numbers)
-                sent.submit(self.submitter, cameras[number % len(cameras)], number, next(frames)[1])
-            with collector.arrived:
-                collector.arrived.wait(timeout=POLL_SECONDS)
-        summary = self._finish(run, cameras, collector, sent, start, window)
-        in_window = [r for r in summary.pop("_results") if start <= r.published_at <= end]
+        while sum(end - begin for begin, end in phases) < window:
+            for _ in range(backlog - int(self.connection.llen(queue))):
+                number = sent.count
+                sent.submit(self.submitter, cameras[number % len(cameras)], number, next(frames))
+            waiting, begin = int(self.connection.llen(queue)), time.time()
+            time.sleep(IDLE_PHASE_SECONDS)
+            end, left = time.time(), int(self.connection.llen(queue))
+            if left == 0:
+                dry += 1
+                backlog = min(most, backlog * 2)
+                continue
+            if begin >= started + warmup:
+                phases.append((begin, end))
+            needed = (waiting - left) / (end - begin) * IDLE_PHASE_SECONDS * 1.5
+            backlog = min(most, max(backlog, math.ceil(needed)))
+        reader = StreamReader(self.connection, self.settings.key_prefix, cameras)
+        summary = self._finish(run, cameras, reader, sent, started, time.time() - started)
+        done = [
+            r
+            for r in summary.pop("_results")
+            if any(begin <= r.published_at <= end for begin, end in phases)
+        ]
+        measured = sum(end - begin for begin, end in phases)
         summary.update(
             workers=workers,
-            backlog=target,
-            window_s=window,
-            frames_per_s=round(len(in_window) / window, 2),
-            faces_per_s=round(sum(len(r.faces) for r in in_window) / window, 2),
+            backlog=backlog,
+            idle_phases=len(phases),
+            dry_phases=dry,
+            window_s=round(measured, 2),
+            frames_per_s=round(len(done) / measured, 2),
+            faces_per_s=round(sum(len(r.faces) for r in done) / measured, 2),
         )
         return summary
 
@@ -219,15 +260,11 @@ class LoadDriver:
             next_slot = max(next_slot + period, time.monotonic())
             stop.wait(max(0.0, min(next_slot, started + duration) - time.monotonic()))
 
-    def _settled_without_result(self, cameras: list[str]) -> int:
-        counts = [read_counts(self.connection, self.settings.key_prefix, c) for c in cameras]
-        return sum(c.settled - c.processed for c in counts)
-
     def _finish(
         self,
         run: str,
         cameras: list[str],
-        collector: ResultCollector,
+        collector: ResultCollector | StreamReader,
         sent: Submissions,
         start: float,
         duration: float,
@@ -279,7 +316,7 @@ class LoadDriver:
             time.sleep(POLL_SECONDS * 4)
         return False
 
-    def _await_results(self, collector: ResultCollector, cameras: list[str]) -> None:
+    def _await_results(self, collector: ResultCollector | StreamReader, cameras: list[str]) -> None:
         processed = sum(
             read_counts(self.connection, self.settings.key_prefix, c).processed for c in cameras
         )

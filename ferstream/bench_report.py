@@ -29,10 +29,12 @@ OVERLOAD = 200
 FAIR_SERVED = 0.9  # of the slow camera's frames, beside a camera that floods the pool
 FER_HINT = "`./dev bench` installs it (without its dependencies) and runs the bench"
 NOTES = (
-    "- Producers, the result reader, the memory sampler and Redis share the cores with the "
-    "workers; the compute floor has them to itself, so pool / floor includes that cost. "
-    "CPU ms/frame splits a pool's CPU time over the frames it settled: workers + Redis + "
-    "this benchmark process (producers, result reader, sampler).",
+    "- Saturation counts only the phases in which the workers and Redis ran alone (see "
+    "the method above): the references read their frames from memory, and a deployment's "
+    "producers run on its cameras' machines. Under offered load, producers, the result "
+    "reader, the memory sampler and Redis share the cores with the workers. CPU ms/frame "
+    "splits a pool's CPU time over the frames it settled, top-ups included: workers + "
+    "Redis + this benchmark process (producers, result reader, sampler).",
     "- The compute floor runs the worker's pipeline on frames in batches of "
     "`batch_max_frames`, as a worker does when frames wait.",
     "- Latency targets are judged on the largest pool; saturation is measured for each.",
@@ -77,7 +79,7 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(
             _target(
                 f">= {NOTEBOOK_RATIO_PER_CORE:g} x notebook loop per core, equal or better recall",
-                f"{per_core:.2f} / {notebook['frames_per_s']} frames/s per core = {ratio:.1f} x; "
+                f"{per_core:.2f} / {notebook['frames_per_s']} frames/s per core = {ratio:.2f} x; "
                 f"recall {recall} vs {notebook['face_recall']}",
                 ratio >= NOTEBOOK_RATIO_PER_CORE and recall_ok,
             )
@@ -151,11 +153,11 @@ def _fer_target(
     if keras and "skipped" not in keras:
         beside = (
             f" (its Keras model, `use_tflite=False`: {keras['frames_per_s']} frames/s, "
-            f"{per_core / keras['frames_per_s']:.1f} x)"
+            f"{per_core / keras['frames_per_s']:.2f} x)"
         )
     return _target(
         target,
-        f"{per_core:.2f} / {fer['frames_per_s']} frames/s per core = {ratio:.1f} x; "
+        f"{per_core:.2f} / {fer['frames_per_s']} frames/s per core = {ratio:.2f} x; "
         f"recall {recall} vs {fer['face_recall']}{beside}",
         ratio >= FER_RATIO_PER_CORE and recall_ok,
     )
@@ -247,8 +249,9 @@ def report_markdown(report: dict[str, Any]) -> str:
         "Times in ms. e2e = capture to published; other = e2e - queue wait - pipeline "
         "(enqueue, RQ bookkeeping, publish). done f/s counts results published during the "
         "load. MiB/min settled = Redis memory growth once finished jobs (kept "
-        f"{meta['job_result_ttl_s']} s) and stale frames ({meta['max_frame_age_s']} s) have "
-        "turned over; '-' where the load was too short to tell.",
+        f"{meta['job_result_ttl_s']} s) and waiting frames (stale after "
+        f"{meta['max_frame_age_s']} s) have turned over; '-' where the load was too short "
+        "to tell.",
         "",
         *load_table(report),
         "",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+CAMERA_ROWS = 4  # a run with more cameras gets one accounting row
+
 
 def all_runs(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Every run against the pool, in the order they ran."""
@@ -144,16 +146,33 @@ def load_table(report: dict[str, Any]) -> list[str]:
 
 
 def accounting_table(report: dict[str, Any]) -> list[str]:
+    """One row per run and camera; a run with more cameras than ``CAMERA_ROWS`` in one row."""
     lines = [
         "| run | camera | submitted | processed | dropped | failed | pending | results read "
         "| identity |",
         "| --- | --- | ---: | ---: | --- | --- | ---: | ---: | :-: |",
     ]
     for run in all_runs(report):
-        for camera, c in run["cameras"].items():
+        rows: list[tuple[str, dict[str, Any]]] = list(run["cameras"].items())
+        if len(rows) > CAMERA_ROWS:
+            rows = [(f"{len(rows)} cameras", _summed([c for _, c in rows]))]
+        for camera, c in rows:
             lines.append(
                 f"| {run['run']} | {camera} | {c['submitted']} | {c['processed']} | "
                 f"{reasons(c['dropped'])} | {reasons(c['failed'])} | {c['pending']} | "
                 f"{c['results_read']} | {'exact' if c['identity_holds'] else 'BROKEN'} |"
             )
     return lines
+
+
+def _summed(cameras: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several cameras' accounting as one: counts added, the identity holding for each."""
+    total: dict[str, Any] = {"dropped": {}, "failed": {}}
+    for key in ("submitted", "processed", "pending", "results_read"):
+        total[key] = sum(c[key] for c in cameras)
+    for key in ("dropped", "failed"):
+        for c in cameras:
+            for reason, amount in c[key].items():
+                total[key][reason] = total[key].get(reason, 0) + amount
+    total["identity_holds"] = all(c["identity_holds"] for c in cameras)
+    return total

@@ -20,9 +20,9 @@ MIB = 1024 * 1024
 SAMPLE_SECONDS = 0.25
 MIN_FLAT_WINDOW_SECONDS = 10.0
 # Flat = bounded: the settled window's second half peaks no higher than its first half,
-# give or take this much. (A fitted slope is reported too, but finished jobs kept
-# ``job_result_ttl`` seconds, ~35 KiB each, make used_memory swing by MiBs from one
-# sample to the next, which tilts a one-minute fit either way.)
+# give or take this much. (A fitted slope is reported too, but frames coming and going,
+# ~35 KiB each, and finished jobs if ``job_result_ttl`` keeps them, make used_memory
+# swing by MiBs from one sample to the next, which tilts a one-minute fit either way.)
 FLAT_MARGIN = 0.05  # of the first half's peak
 FLAT_MARGIN_FLOOR_MIB = 1.0
 
@@ -74,9 +74,10 @@ def cpu_seconds(pid: int) -> float | None:
 class Watcher:
     """Samples Redis ``used_memory`` and worker RSS in a thread; ``end`` summarises a run.
 
-    Finished jobs keep their frame in Redis for ``job_result_ttl`` seconds, and queued
-    ones live up to ``max_frame_age`` before they are dropped, so memory under a steady
-    load only levels off after ``settle`` seconds: flatness is judged after that.
+    Finished jobs keep their frame in Redis for ``job_result_ttl`` seconds (0 by
+    default), and queued ones live up to ``max_frame_age`` before they are dropped, so
+    memory under a steady load only levels off after ``settle`` seconds: flatness is
+    judged after that.
     """
 
     def __init__(self, connection: redis.Redis[bytes], settle: float) -> None:

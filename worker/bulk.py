@@ -10,10 +10,11 @@ makes the same writes through RQ's own methods, but for every job at once:
   dequeue does, and one reads their jobs;
 - ``start``: one pipeline records every execution and marks every job started, as
   RQ's ``prepare_execution`` and ``prepare_job_execution`` do;
-- ``finish``: one MULTI marks every job that returned finished and stores its result,
-  as RQ's ``handle_job_success`` does, together with the job function's own writes
-  (``deferred_writes``: the result stream, the counters). A frame's result and its
-  job's outcome land together or not at all.
+- ``finish``: one MULTI marks every job that returned finished and stores its result
+  (or deletes the job, if its ``result_ttl`` is 0), as RQ's ``handle_job_success``
+  does, together with the job function's own writes (``deferred_writes``: the result
+  stream, the counters). A frame's result and its job's outcome land together or not
+  at all.
 
 Only ``routine`` jobs take this path; a job with a rate limit or repeats, and every job
 that raises, goes through RQ's own per-job handling.
@@ -24,11 +25,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.queue import Queue
+from rq.results import Result
 from rq.utils import as_text, now
 from rq.worker import WorkerStatus
 
@@ -50,6 +53,10 @@ class Returned:
     execution: Execution
     value: Any
 
+
+# how long a finished, deleted job's dependents set outlives a worker that died before
+# enqueueing them
+DEPENDENTS_GRACE_SECONDS = 600
 
 _deferred: Pipeline | None = None
 
@@ -129,23 +136,25 @@ def start(
 
 
 def finish(worker: BaseWorker, returned: Sequence[Returned], pipeline: Pipeline) -> None:
-    """Mark every returned job finished with its result, on ``pipeline``, and execute it.
+    """Mark every returned job finished, on ``pipeline``, and execute it.
 
-    ``pipeline`` already holds the jobs' own writes. Dependents of a job (other jobs
-    enqueued to run after it) are enqueued afterwards, as RQ does.
+    ``pipeline`` already holds the jobs' own writes. A job kept after it finishes
+    (``result_ttl`` > 0) gets its result stored and an expiry, as RQ does; one with
+    ``result_ttl`` 0 is deleted with everything RQ keeps for it. The worker's job count
+    and working time grow once for the batch. Dependents of a job (other jobs enqueued
+    to run after it) are enqueued afterwards, as RQ does.
     """
     dependents_at: dict[int, Returned] = {}
+    working = timedelta(0)
     for each in returned:
         job = each.job
         job.ended_at = now()
         job._result = each.value
         job._status = JobStatus.FINISHED
-        job.heartbeat(job.ended_at, job.success_callback_timeout, pipeline=pipeline)
-        worker.increment_successful_job_count(pipeline=pipeline)
-        began = job.started_at or job.ended_at
-        worker.increment_total_working_time(job.ended_at - began, pipeline)
+        working += job.ended_at - (job.started_at or job.ended_at)
         result_ttl = job.get_result_ttl(worker.default_result_ttl)
         if result_ttl != 0:
+            job.heartbeat(job.ended_at, job.success_callback_timeout, pipeline=pipeline)
             job._handle_success(
                 result_ttl,
                 pipeline=pipeline,
@@ -154,11 +163,29 @@ def finish(worker: BaseWorker, returned: Sequence[Returned], pipeline: Pipeline)
                 execution_started_at=each.execution.created_at,
                 execution_ended_at=job.ended_at,
             )
-        job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
+            job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
         worker.cleanup_execution(job, pipeline=pipeline, execution=each.execution)
         dependents_at[len(pipeline)] = each
         pipeline.smembers(job.dependents_key)
+        if result_ttl == 0:
+            _delete_finished(job, pipeline)
+    if returned:
+        pipeline.hincrby(worker.key, "successful_job_count", len(returned))
+        worker.increment_total_working_time(working, pipeline)
     replies = pipeline.execute()
     for index, each in dependents_at.items():
         if replies[index]:
-            each.queue.enqueue_dependents(each.job)
+            # the job's status is FINISHED here, whether or not its hash is still there
+            each.queue.enqueue_dependents(each.job, refresh_job_status=False)
+            if each.job.get_result_ttl(worker.default_result_ttl) == 0:
+                worker.connection.delete(each.job.dependents_key)
+
+
+def _delete_finished(job: Job, pipeline: Pipeline) -> None:
+    """What RQ's ``Job.delete`` removes of a job started in bulk and finished (its one
+    execution is cleaned up already), without its reads: the job's hash, dependency
+    set, result stream and execution registry. Its dependents set stays until they
+    are enqueued, and expires if the worker dies first."""
+    result = Result.get_key(job.id)  # type: ignore[no-untyped-call]
+    pipeline.delete(job.key, job.dependencies_key, result, job.execution_registry.key)
+    pipeline.expire(job.dependents_key, DEPENDENTS_GRACE_SECONDS)

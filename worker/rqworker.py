@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from typing import Any
@@ -27,6 +28,7 @@ from worker.runtime import installed
 
 log = logging.getLogger(__name__)
 
+HEARTBEAT_MIN_INTERVAL_SECONDS = 1.0
 BATCH_POLL_SECONDS = 0.002  # between looks at an empty queue while batch_max_wait runs
 # RQ's words when it fails a job that a worker took from the queue and never started
 STUCK_IN_INTERMEDIATE_QUEUE = "Job was stuck in intermediate queue"
@@ -56,6 +58,7 @@ class FerWorker(SimpleWorker):
     job_class = FrameJob  # frame data saved raw, as producers enqueue it
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._beat_at = -math.inf
         super().__init__(*args, **kwargs)
         self.push_exc_handler(self._settle_if_abandoned)  # type: ignore[no-untyped-call]
 
@@ -87,8 +90,26 @@ class FerWorker(SimpleWorker):
         accounting.take_pending(self.connection, self.key_prefix, camera, job.id)
         record_failure(self.connection, self.key_prefix, camera, ABANDONED)
 
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """RQ's worker heartbeat, in one round trip, and at most once a second.
+
+        RQ beats three times per job it takes (around its dequeue and after the job),
+        each three commands sent one by one; the worker's key lives ``worker_ttl`` + 60 s,
+        so a beat with the default timeout less than a second after the last one is
+        skipped. A beat with a timeout of its own, or on a caller's pipeline, always runs.
+        """
+        if pipeline is not None or timeout is not None:
+            super().heartbeat(timeout, pipeline)
+            self._beat_at = time.monotonic()
+            return
+        if time.monotonic() - self._beat_at < HEARTBEAT_MIN_INTERVAL_SECONDS:
+            return
+        with self.connection.pipeline(transaction=False) as own:
+            super().heartbeat(None, own)
+            own.execute()
+        self._beat_at = time.monotonic()
+
     def execute_job(self, job: Job, queue: Queue) -> None:
-        self.set_state(WorkerStatus.BUSY)
         settings = installed().settings
         batch = [
             (job, queue),
@@ -99,10 +120,11 @@ class FerWorker(SimpleWorker):
             if self._accepts(each) and bulk.routine(each):
                 in_bulk.append((each, its_queue))
             else:  # RQ's own per-job path
+                self.set_state(WorkerStatus.BUSY)
                 self.perform_job(each, its_queue, self.prepare_execution(each))
         if in_bulk:
-            self._execute_in_bulk(in_bulk)
-        self.set_state(WorkerStatus.IDLE)
+            self._execute_in_bulk(in_bulk)  # marks the worker busy as it starts the jobs
+        # RQ marks the worker idle as it next listens for jobs
 
     def _execute_in_bulk(self, batch: list[tuple[Job, Queue]]) -> None:
         """Start the jobs together, compute their frames in one batch, perform each, then

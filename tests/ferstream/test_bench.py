@@ -150,7 +150,7 @@ def _report(fer: dict[str, Any] | None) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("fer", "measured", "met"),
     [
-        ({"frames_per_s": 12.0, "face_recall": 0.76}, "= 3.3 x; recall 0.9 vs 0.76", True),
+        ({"frames_per_s": 12.0, "face_recall": 0.76}, "= 3.33 x; recall 0.9 vs 0.76", True),
         ({"frames_per_s": 20.0, "face_recall": 0.76}, "40.00 / 20.0 frames/s per core", False),
         ({"frames_per_s": 12.0, "face_recall": 0.95}, "recall 0.9 vs 0.95", False),
         ({"skipped": "the `fer` package is not installed"}, "installed; `./dev bench`", None),
@@ -190,6 +190,6 @@ def test_the_fer_keras_run_is_shown_beside_the_judged_default() -> None:
     row = next(t for t in evaluate_targets(report) if "`fer` package" in t["target"])
 
     assert row["met"] is False  # judged on the default: 40 / 20 = 2.0 x
-    assert "its Keras model, `use_tflite=False`: 12.5 frames/s, 3.2 x" in row["measured"]
+    assert "its Keras model, `use_tflite=False`: 12.5 frames/s, 3.20 x" in row["measured"]
     table = "\n".join(throughput_table(report))
     assert "| the `fer` package, its Keras model | 1 | 12.5 |" in table

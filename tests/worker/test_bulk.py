@@ -39,9 +39,13 @@ TIMESTAMP = re.compile(rb"^\d{4}-\d\d-\d\dT")
 VOLATILE_FIELDS = {b"data", b"description", b"total_working_time"}
 
 
-@pytest.fixture
-def submitter(redis_conn: redis.Redis[bytes], settings: Settings) -> FrameSubmitter:
-    return FrameSubmitter(redis_conn, settings.with_changes(max_pending_per_camera=100))
+@pytest.fixture(params=[0, 5], ids=["deleted as they finish", "kept 5 s"])
+def submitter(
+    request: pytest.FixtureRequest, redis_conn: redis.Redis[bytes], settings: Settings
+) -> FrameSubmitter:
+    """Frames enqueued with a job result TTL of 0 (the default) and of 5 s."""
+    changes = {"max_pending_per_camera": 100, "job_result_ttl": request.param}
+    return FrameSubmitter(redis_conn, settings.with_changes(**changes))
 
 
 def snapshot(connection: redis.Redis[bytes]) -> dict[bytes, Any]:
@@ -121,11 +125,14 @@ def test_bulk_bookkeeping_leaves_redis_as_rqs_own_worker_does(
     # and what RQ's own readers say about each job
     finished = FinishedJobRegistry(queue=rq_queue)
     started = StartedJobRegistry(queue=rq_queue)
+    kept = submitter.settings.job_result_ttl > 0
     for job_id in ids:
-        job = Job.fetch(job_id, connection=redis_conn, serializer=MsgpackSerializer)
-        assert job.get_status() == JobStatus.FINISHED
-        assert (job.return_value() or {}).get("status") == "ok"
-        assert job_id in finished and job_id not in started
+        assert job_id not in started
+        assert (job_id in finished) == kept == Job.exists(job_id, connection=redis_conn)
+        if kept:
+            job = Job.fetch(job_id, connection=redis_conn, serializer=MsgpackSerializer)
+            assert job.get_status() == JobStatus.FINISHED
+            assert (job.return_value() or {}).get("status") == "ok"
     assert redis_conn.llen(rq_queue.intermediate_queue_key) == 0
     counts = read_counts(redis_conn, settings.key_prefix, CAMERA)
     assert (counts.submitted, counts.processed, counts.settled) == (FRAMES, FRAMES, FRAMES)
@@ -151,4 +158,24 @@ def test_a_job_waiting_on_a_frame_finished_in_bulk_is_enqueued_and_run(
     worker.work(burst=True)
 
     assert dependent.get_status(refresh=True) == JobStatus.FINISHED
+    if submitter.settings.job_result_ttl == 0:  # the first job and its dependents set: gone
+        assert not redis_conn.exists(f"rq:job:{first_id}", f"rq:job:{first_id}:dependents")
     assert len(read_history(redis_conn, settings.key_prefix, "cam-later")) == 1
+
+
+def test_the_workers_own_heartbeat_goes_at_most_once_a_second(
+    worker: FerWorker, redis_conn: redis.Redis[bytes]
+) -> None:
+    worker.register_birth()
+    redis_conn.hdel(worker.key, "last_heartbeat")
+
+    worker.heartbeat()
+    first = redis_conn.hget(worker.key, "last_heartbeat")
+    assert first is not None
+    assert redis_conn.ttl(worker.key) == worker.worker_ttl + 60
+    worker.heartbeat()  # within the second: skipped
+    assert redis_conn.hget(worker.key, "last_heartbeat") == first
+
+    worker.heartbeat(timeout=900)  # a timeout of its own: always sent
+    assert redis_conn.hget(worker.key, "last_heartbeat") != first
+    assert redis_conn.ttl(worker.key) == 900

@@ -46,8 +46,10 @@ def marker_callback(job: Job, connection: object, *rest: object) -> None:
 
 @pytest.fixture
 def submitter(redis_conn: redis.Redis[bytes], settings: Settings) -> FrameSubmitter:
-    # jobs are queued before the burst worker starts: room for all of them
-    return FrameSubmitter(redis_conn, settings.with_changes(max_pending_per_camera=100))
+    # jobs are queued before the burst worker starts: room for all of them; finished jobs
+    # are kept a minute (the default deletes them) so that tests can read what RQ recorded
+    kept = settings.with_changes(max_pending_per_camera=100, job_result_ttl=60)
+    return FrameSubmitter(redis_conn, kept)
 
 
 def fetch(job_id: str, connection: redis.Redis[bytes]) -> Job:
