@@ -148,8 +148,15 @@ class LoadDriver:
         """
         run = run or f"sat{workers}w"  # camera ids of the run's own: counters start at 0
         most = math.ceil(MAX_FRAMES_PER_S_PER_WORKER * workers * IDLE_PHASE_SECONDS * 1.5)
+        # enough cameras for their pending bounds to hold the backlog, and for their result
+        # streams (capped at ``results_stream_maxlen``) to hold every result of a long run
+        frames_at_most = MAX_FRAMES_PER_S_PER_WORKER * workers * (warmup + window) * 1.5
         cameras = self._camera_ids(
-            run, math.ceil((most + BACKLOG_SLACK) / self.settings.max_pending_per_camera)
+            run,
+            max(
+                math.ceil((most + BACKLOG_SLACK) / self.settings.max_pending_per_camera),
+                math.ceil(frames_at_most / (self.settings.results_stream_maxlen / 2)),
+            ),
         )
         sent = Submissions()
         frames = itertools.cycle(self.frames)
