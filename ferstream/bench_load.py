@@ -14,7 +14,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import redis
@@ -39,6 +39,14 @@ DRAIN_GRACE_SECONDS = 60.0  # after max frame age: a backlog is worked off or dr
 READ_GRACE_SECONDS = 10.0
 FOLLOW_BLOCK_MS = 200
 POLL_SECONDS = 0.05
+
+
+class ResultSource(Protocol):
+    """Where a run's results come from: followed live, or read from the streams after."""
+
+    def count(self) -> int: ...
+
+    def stop(self) -> list[Result]: ...
 
 
 class StreamReader:
@@ -126,6 +134,7 @@ class LoadDriver:
         self.watcher = watcher
         self.cameras = cameras
         self.submitter = FrameSubmitter(connection, settings)
+        self.queue_key = f"rq:queue:{settings.queue_name}"
 
     def _camera_ids(self, run: str, count: int | None = None) -> list[str]:
         return [f"{run}-c{i}" for i in range(self.cameras if count is None else count)]
@@ -160,25 +169,25 @@ class LoadDriver:
         )
         sent = Submissions()
         frames = itertools.cycle(self.frames)
-        queue = f"rq:queue:{self.settings.queue_name}"
         backlog = min(most, math.ceil(GUESS_FRAMES_PER_S_PER_WORKER * workers * 0.75))
         phases: list[tuple[float, float]] = []
-        dry = 0
+        measured, dry = 0.0, 0
         started = time.time()
         self.watcher.begin()
-        while sum(end - begin for begin, end in phases) < window:
-            for _ in range(backlog - int(self.connection.llen(queue))):
+        while measured < window:
+            for _ in range(backlog - int(self.connection.llen(self.queue_key))):
                 number = sent.count
                 sent.submit(self.submitter, cameras[number % len(cameras)], number, next(frames))
-            waiting, begin = int(self.connection.llen(queue)), time.time()
+            waiting, begin = int(self.connection.llen(self.queue_key)), time.time()
             time.sleep(IDLE_PHASE_SECONDS)
-            end, left = time.time(), int(self.connection.llen(queue))
+            end, left = time.time(), int(self.connection.llen(self.queue_key))
             if left == 0:
                 dry += 1
                 backlog = min(most, backlog * 2)
                 continue
             if begin >= started + warmup:
                 phases.append((begin, end))
+                measured += end - begin
             needed = (waiting - left) / (end - begin) * IDLE_PHASE_SECONDS * 1.5
             backlog = min(most, max(backlog, math.ceil(needed)))
         reader = StreamReader(self.connection, self.settings.key_prefix, cameras)
@@ -188,7 +197,6 @@ class LoadDriver:
             for r in summary.pop("_results")
             if any(begin <= r.published_at <= end for begin, end in phases)
         ]
-        measured = sum(end - begin for begin, end in phases)
         summary.update(
             workers=workers,
             backlog=backlog,
@@ -271,7 +279,7 @@ class LoadDriver:
         self,
         run: str,
         cameras: list[str],
-        collector: ResultCollector | StreamReader,
+        collector: ResultSource,
         sent: Submissions,
         start: float,
         duration: float,
@@ -282,7 +290,7 @@ class LoadDriver:
         watched = self.watcher.end(start, duration)
         results = collector.stop()
         counts = {c: read_counts(self.connection, self.settings.key_prefix, c) for c in cameras}
-        queued = int(self.connection.llen(f"rq:queue:{self.settings.queue_name}"))
+        queued = int(self.connection.llen(self.queue_key))
         board = Scoreboard()
         for (camera, number), faces in sent.truth.items():
             board.record_truth(camera, number, faces)
@@ -323,7 +331,7 @@ class LoadDriver:
             time.sleep(POLL_SECONDS * 4)
         return False
 
-    def _await_results(self, collector: ResultCollector | StreamReader, cameras: list[str]) -> None:
+    def _await_results(self, collector: ResultSource, cameras: list[str]) -> None:
         processed = sum(
             read_counts(self.connection, self.settings.key_prefix, c).processed for c in cameras
         )

@@ -144,7 +144,7 @@ def finish(worker: BaseWorker, returned: Sequence[Returned], pipeline: Pipeline)
     and working time grow once for the batch. Dependents of a job (other jobs enqueued
     to run after it) are enqueued afterwards, as RQ does.
     """
-    dependents_at: dict[int, Returned] = {}
+    dependents_at: dict[int, tuple[Returned, int]] = {}  # reply index: job, its result TTL
     working = timedelta(0)
     for each in returned:
         job = each.job
@@ -165,7 +165,7 @@ def finish(worker: BaseWorker, returned: Sequence[Returned], pipeline: Pipeline)
             )
             job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
         worker.cleanup_execution(job, pipeline=pipeline, execution=each.execution)
-        dependents_at[len(pipeline)] = each
+        dependents_at[len(pipeline)] = (each, result_ttl)
         pipeline.smembers(job.dependents_key)
         if result_ttl == 0:
             _delete_finished(job, pipeline)
@@ -173,11 +173,11 @@ def finish(worker: BaseWorker, returned: Sequence[Returned], pipeline: Pipeline)
         pipeline.hincrby(worker.key, "successful_job_count", len(returned))
         worker.increment_total_working_time(working, pipeline)
     replies = pipeline.execute()
-    for index, each in dependents_at.items():
+    for index, (each, result_ttl) in dependents_at.items():
         if replies[index]:
             # the job's status is FINISHED here, whether or not its hash is still there
             each.queue.enqueue_dependents(each.job, refresh_job_status=False)
-            if each.job.get_result_ttl(worker.default_result_ttl) == 0:
+            if result_ttl == 0:
                 worker.connection.delete(each.job.dependents_key)
 
 
