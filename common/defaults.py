@@ -42,10 +42,7 @@ DEFAULT_FACE_MARGIN = 0.1
 DEFAULT_MODEL_PATH = PROJECT_ROOT / "models" / "ferstream-mnv2.keras"
 DEFAULT_MODEL_FACE_SIZE = 48  # the model's input: a 48x48 grayscale face, as in FER2013
 DEFAULT_FLIP_TTA = False
-# "tflite": the Keras model converted in memory for TensorFlow Lite's CPU kernels when a
-# worker loads it (~2x faster here, same probabilities); "tensorflow": the Keras model itself
-DEFAULT_CLASSIFIER_BACKEND = "tflite"
-# where workers keep the converted TFLite model between starts (empty: no cache)
+# where workers keep the model's LiteRT conversion (worker.model_file; empty: a temp folder)
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "ferstream"
 
 # Micro-batching: a worker that finds frames waiting classifies the faces of up to this

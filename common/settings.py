@@ -14,7 +14,6 @@ from common.errors import FerStreamError
 
 ENV_PREFIX = "FERSTREAM_"
 OVERFLOW_POLICIES = ("drop_oldest", "drop_new", "block")
-CLASSIFIER_BACKENDS = ("tflite", "tensorflow")
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,6 @@ class Settings:
     face_margin: float = defaults.DEFAULT_FACE_MARGIN
     model_path: Path = defaults.DEFAULT_MODEL_PATH
     flip_tta: bool = defaults.DEFAULT_FLIP_TTA
-    classifier_backend: str = defaults.DEFAULT_CLASSIFIER_BACKEND
     cache_dir: Path | None = defaults.DEFAULT_CACHE_DIR
     batch_max_frames: int = defaults.DEFAULT_BATCH_MAX_FRAMES
     batch_max_wait: float = defaults.DEFAULT_BATCH_MAX_WAIT_SECONDS
@@ -79,11 +77,6 @@ class Settings:
             raise FerStreamError(
                 f"setting overflow_policy must be one of {OVERFLOW_POLICIES}, "
                 f"got {self.overflow_policy!r}"
-            )
-        if self.classifier_backend not in CLASSIFIER_BACKENDS:
-            raise FerStreamError(
-                f"setting classifier_backend must be one of {CLASSIFIER_BACKENDS}, "
-                f"got {self.classifier_backend!r}"
             )
         if self.max_frame_age <= 0:
             raise FerStreamError(f"setting max_frame_age must be > 0, got {self.max_frame_age!r}")

@@ -354,6 +354,13 @@ def bench(
     run_bench(_settings(data_dir=data_dir), options, say=click.echo)
 
 
+def _strides(text: str) -> tuple[int, int, int, int, int]:
+    values = tuple(int(c) if c in "12" else 0 for c in text)
+    if len(values) != 5 or any(v not in (1, 2) for v in values):
+        raise click.BadParameter(f"expected five digits of 1 or 2, e.g. 22221, got {text!r}")
+    return values
+
+
 @main.command()
 @click.option(
     "--data",
@@ -366,34 +373,33 @@ def bench(
 @click.option(
     "--input-size",
     type=int,
-    default=96,
+    default=48,
     show_default=True,
-    help="backbone resolution (faces are upscaled from 48x48 inside the model)",
+    help="backbone resolution (faces are resized from 48x48 inside the model)",
 )
-@click.option("--weights", default=None, help="'imagenet' or a weights file (default: none)")
+@click.option(
+    "--downsample",
+    default="22221",
+    show_default=True,
+    help="strides at the stem and the 24/32/64/160-channel stages (stock MobileNetV2: 22222)",
+)
 @click.option("--epochs", type=int, default=60, show_default=True)
-@click.option("--time-budget", type=float, default=None, help="seconds; fits the epochs to it")
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--optimizer", type=click.Choice(["sgd", "adamw"]), default="sgd", show_default=True)
 @click.option("--learning-rate", type=float, default=0.05, show_default=True, help="peak rate")
-@click.option("--warmup-epochs", type=int, default=3, show_default=True)
+@click.option("--warmup-epochs", type=float, default=2.0, show_default=True)
 @click.option("--weight-decay", type=float, default=5e-4, show_default=True)
+@click.option("--label-smoothing", type=float, default=0.1, show_default=True)
 @click.option(
     "--init-from",
     type=click.Path(path_type=Path),
     default=None,
-    help="start from this model's weights",
+    help="start from this model's weights (a warm restart)",
 )
-@click.option("--brightness", type=float, default=0.25, show_default=True, help="+- of 255")
-@click.option("--erase-prob", type=float, default=0.5, show_default=True)
-@click.option("--mixup-prob", type=float, default=0.3, show_default=True)
-@click.option(
-    "--serving-blur-sigma",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="blur served faces like blurred training images (see models/README.md)",
-)
+@click.option("--train-faces", type=int, default=None, help="a stratified subset (searches)")
+@click.option("--brightness", type=float, default=0.2, show_default=True, help="+- of 255")
+@click.option("--erase-prob", type=float, default=0.4, show_default=True)
+@click.option("--mixup-prob", type=float, default=0.0, show_default=True)
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--mixed-precision", is_flag=True, help="bfloat16 compute (GPU)")
 @click.option("--resume", is_flag=True, help="continue from OUT/checkpoint.keras")
@@ -402,24 +408,24 @@ def train(
     out: Path,
     alpha: float,
     input_size: int,
-    weights: str | None,
+    downsample: str,
     epochs: int,
-    time_budget: float | None,
     batch_size: int,
     optimizer: str,
     learning_rate: float,
-    warmup_epochs: int,
+    warmup_epochs: float,
     weight_decay: float,
+    label_smoothing: float,
     init_from: Path | None,
+    train_faces: int | None,
     brightness: float,
     erase_prob: float,
     mixup_prob: float,
-    serving_blur_sigma: float,
     seed: int,
     mixed_precision: bool,
     resume: bool,
 ) -> None:
-    """Train the MobileNetV2 emotion model (checkpoints every epoch)."""
+    """Train the MobileNetV2 emotion model (a checkpoint every epoch, --resume to go on)."""
     from training.augment import AugmentConfig
     from training.model import ModelConfig
     from training.train import TrainConfig
@@ -428,25 +434,21 @@ def train(
     config = TrainConfig(
         data=data,
         out_dir=out,
-        model=ModelConfig(
-            input_size=input_size,
-            alpha=alpha,
-            weights=weights,
-            serving_blur_sigma=serving_blur_sigma,
-        ),
+        model=ModelConfig(input_size=input_size, alpha=alpha, downsample=_strides(downsample)),
         augment=AugmentConfig(brightness=brightness, erase_prob=erase_prob, mixup_prob=mixup_prob),
         epochs=epochs,
-        time_budget=time_budget,
         batch_size=batch_size,
         optimizer=optimizer,
         learning_rate=learning_rate,
         warmup_epochs=warmup_epochs,
         weight_decay=weight_decay,
+        label_smoothing=label_smoothing,
         init_from=init_from,
+        train_faces=train_faces,
         seed=seed,
         mixed_precision=mixed_precision,
     )
-    logging.getLogger().setLevel(logging.INFO)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
     click.echo(f"model written to {train_model(config, resume=resume)}")
 
 
@@ -465,13 +467,45 @@ def train(
 @click.option(
     "--out", type=click.Path(path_type=Path), default=Path("reports/evaluation"), show_default=True
 )
-def evaluate(model_path: Path | None, data: Path, split: str, out: Path) -> None:
+@click.option(
+    "--runtime",
+    type=click.Choice(["litert", "keras"]),
+    default="litert",
+    show_default=True,
+    help="litert: the worker's path; keras: the Keras model itself",
+)
+def evaluate(model_path: Path | None, data: Path, split: str, out: Path, runtime: str) -> None:
     """Accuracy, macro-F1, per-class figures and confusion matrices, plain and with flip TTA."""
     from training.evaluate import evaluate as evaluate_model
 
     logging.getLogger().setLevel(logging.INFO)
-    report = evaluate_model(model_path or _settings().model_path, data, split, out)
+    settings = _settings()
+    report = evaluate_model(
+        model_path or settings.model_path,
+        data,
+        split,
+        out,
+        runtime=runtime,
+        cache_dir=settings.cache_dir,
+    )
     click.echo(json.dumps(report, indent=2, default=str))
+
+
+@main.command()
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="default: the shipped model",
+)
+def export(model_path: Path | None) -> None:
+    """Convert the model for LiteRT into the workers' cache (workers do it when it is missing)."""
+    from worker.model_file import serving_model
+
+    settings = _settings()
+    served = serving_model(model_path or settings.model_path, settings.cache_dir)
+    click.echo(f"{served.model_id}: {served.path}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from common.settings import Settings
 from common.wire import Frame
 
 if TYPE_CHECKING:
-    from worker.classifier import KerasEmotionClassifier
+    from worker.classifier import LiteRtEmotionClassifier
     from worker.pipeline import FramePipeline
     from worker.rqworker import FerWorker
 
@@ -124,12 +124,12 @@ def frame_pipeline(redis_url: str) -> FramePipeline:
 
 
 @pytest.fixture(scope="session")
-def emotion_classifier(frame_pipeline: FramePipeline) -> KerasEmotionClassifier:
-    """The shipped model behind ``KerasEmotionClassifier`` (no flip TTA), shared by the session."""
-    from worker.classifier import KerasEmotionClassifier
+def emotion_classifier(frame_pipeline: FramePipeline) -> LiteRtEmotionClassifier:
+    """The shipped model as workers serve it (LiteRT, no flip TTA), shared by the session."""
+    from worker.classifier import LiteRtEmotionClassifier
 
     classifier = frame_pipeline.classifier
-    assert isinstance(classifier, KerasEmotionClassifier)
+    assert isinstance(classifier, LiteRtEmotionClassifier)
     return classifier
 
 

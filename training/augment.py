@@ -23,14 +23,14 @@ FloatImages = npt.NDArray[np.float32]
 @dataclass(frozen=True)
 class AugmentConfig:
     flip: bool = True
-    max_rotation_deg: float = 15.0
+    max_rotation_deg: float = 10.0
     max_shift: float = 0.1  # of the side
-    zoom: tuple[float, float] = (0.85, 1.15)
-    brightness: float = 0.25  # +- fraction of 255
-    contrast: float = 0.3  # multiply by 1 +- this
-    erase_prob: float = 0.5
-    erase_area: tuple[float, float] = (0.02, 0.2)
-    mixup_prob: float = 0.3
+    zoom: tuple[float, float] = (0.9, 1.1)
+    brightness: float = 0.2  # +- fraction of 255
+    contrast: float = 0.25  # multiply by 1 +- this
+    erase_prob: float = 0.4
+    erase_area: tuple[float, float] = (0.02, 0.15)
+    mixup_prob: float = 0.0
     mixup_alpha: float = 0.4
 
 

@@ -1,16 +1,21 @@
-"""Augmented, class-weighted training batches as a Keras PyDataset."""
+"""Augmented, class-weighted training batches, made by a background thread ahead of the step."""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import queue
+import threading
+from collections.abc import Iterator
 
-import keras
 import numpy as np
 import numpy.typing as npt
 
 from common.wire import EMOTIONS
 from training.augment import AugmentConfig, augment_images, mixup
 from training.data import FaceDataset
+
+Batch = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]
+AHEAD = 3  # batches made in advance; OpenCV and numpy release the GIL while they work
 
 
 def class_weights(counts: npt.NDArray[np.int64], power: float) -> npt.NDArray[np.float32]:
@@ -25,8 +30,12 @@ def one_hot(labels: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
     return np.eye(len(EMOTIONS), dtype=np.float32)[labels]
 
 
-class AugmentedBatches(keras.utils.PyDataset):  # type: ignore[misc]
-    """Full batches of augmented faces, reshuffled every epoch, reproducible from the seed."""
+class BatchFeeder:
+    """Full batches of augmented faces, reshuffled every epoch, reproducible from the seed.
+
+    Batch ``i`` of epoch ``e`` depends only on (seed, e, i), so a resumed run sees the
+    batches an uninterrupted one would have.
+    """
 
     def __init__(
         self,
@@ -35,32 +44,51 @@ class AugmentedBatches(keras.utils.PyDataset):  # type: ignore[misc]
         augment: AugmentConfig,
         weights: npt.NDArray[np.float32],
         seed: int,
-        first_epoch: int = 0,
-        **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
         self.dataset = dataset
         self.batch_size = batch_size
         self.augment = augment
         self.weights = weights
         self.seed = seed
-        self.epoch = first_epoch
-        self._order = self._shuffled()
 
-    def __len__(self) -> int:
-        return len(self.dataset) // self.batch_size
+    def batch(self, epoch: int, index: int) -> Batch:
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
+        return self._make(order, epoch, index)
 
-    def __getitem__(self, index: int) -> tuple[Any, Any, Any]:
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        picks = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+    def epoch(self, epoch: int, steps: int) -> Iterator[Batch]:
+        """``steps`` batches of ``epoch``, each made on a background thread ahead of its use."""
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
+        ready: queue.Queue[Batch | BaseException] = queue.Queue(maxsize=AHEAD)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for index in range(steps):
+                    if stop.is_set():
+                        return
+                    ready.put(self._make(order, epoch, index))
+            except BaseException as exc:  # handed to the consumer, which re-raises it
+                ready.put(exc)
+
+        thread = threading.Thread(target=produce, name="batch-feeder", daemon=True)
+        thread.start()
+        try:
+            for _ in range(steps):
+                item = ready.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while thread.is_alive():  # unblock a producer waiting on a full queue
+                with contextlib.suppress(queue.Empty):
+                    ready.get(timeout=0.1)
+            thread.join()
+
+    def _make(self, order: npt.NDArray[np.int64], epoch: int, index: int) -> Batch:
+        rng = np.random.default_rng([self.seed, epoch, index])
+        picks = order[index * self.batch_size : (index + 1) * self.batch_size]
         labels = self.dataset.labels[picks]
         images = augment_images(self.dataset.images[picks], rng, self.augment)
         images, targets = mixup(images, one_hot(labels), rng, self.augment)
         return images[..., np.newaxis], targets, self.weights[labels]
-
-    def on_epoch_end(self) -> None:
-        self.epoch += 1
-        self._order = self._shuffled()
-
-    def _shuffled(self) -> npt.NDArray[np.int64]:
-        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.dataset))

@@ -60,3 +60,20 @@ def plot_confusion(
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def plot_search(curves: dict[str, list[tuple[float, float]]], path: Path) -> None:
+    """Validation accuracy against training minutes, one line per candidate backbone."""
+    figure, axis = plt.subplots(figsize=(8, 5))
+    for name, points in curves.items():
+        if points:
+            minutes, accuracy = zip(*points, strict=True)
+            axis.plot(minutes, accuracy, marker="o", markersize=3, label=name)
+    axis.set_xlabel("training minutes (2 CPU cores)")
+    axis.set_ylabel("validation accuracy (inference mode)")
+    axis.set_title("Backbone search: accuracy for the CPU time")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

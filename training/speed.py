@@ -1,11 +1,16 @@
-"""How fast the emotion model classifies faces on this machine, through the worker's own path.
+"""How fast the served emotion model is, and what one real worker process costs.
 
-A benchmark program, not a test: ``python -m training.speed [MODEL]`` prints JSON.
-It loads the model with ``worker.classifier.KerasEmotionClassifier`` on the chosen
-backend (``tflite`` by default, as workers run it, or ``tensorflow``: a ``tf.function``
-around a direct model call) after capping the threads with
-``worker.runtime.configure_threads``, exactly as a worker process does. Warm-up
-calls are excluded from the timings; face detection and JPEG decoding are not included.
+A benchmark program, not a test: ``python -m training.speed [MODEL] [--out FILE]`` prints
+JSON. Two parts:
+
+* **The classifier**, through the worker's own path: ``LiteRtEmotionClassifier.classify``
+  on LiteRT, threads capped by ``worker.runtime.configure_threads`` as in a worker. Faces
+  per second in batches, and milliseconds for one face. Warm-up calls are excluded; face
+  detection and JPEG decoding are not included.
+* **A worker process**: ``python -m worker`` started against an embedded Redis, timed
+  from its start until it is registered on the queue with its model loaded (ready), then
+  fed real frames; its resident memory (VmRSS, and the peak VmHWM) is read from /proc
+  after it has served them.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import json
 import logging
 import os
 import platform
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,47 +31,34 @@ import numpy as np
 import numpy.typing as npt
 
 from common.preprocessing import FACE_SIZE
-from common.settings import CLASSIFIER_BACKENDS, Settings
+from common.settings import Settings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_SECONDS = 10.0
 WARMUP_CALLS = 3
+READY_TIMEOUT_SECONDS = 120.0
+FEED_FRAMES = 40
 
 Faces = npt.NDArray[np.uint8]
 
 
-def measure_speed(
-    model_path: Path,
+def measure_classifier(
+    settings: Settings,
     batch_size: int = DEFAULT_BATCH_SIZE,
     seconds: float = DEFAULT_SECONDS,
     threads: int | None = None,
-    flip_tta: bool = False,
-    backend: str | None = None,
 ) -> dict[str, Any]:
-    """Faces per second in batches of ``batch_size`` and milliseconds for one face.
+    """Faces per second in batches of ``batch_size`` and milliseconds for one face."""
+    from worker.classifier import LiteRtEmotionClassifier
+    from worker.runtime import configure_threads
 
-    Each measurement runs for about ``seconds``. ``threads`` defaults to what a worker
-    gets from the settings (cores divided by concurrency); it only takes effect if
-    TensorFlow has not been initialised yet in this process.
-    """
-    from worker.runtime import configure_threads  # before TensorFlow loads
-
-    settings = Settings.from_env()
     threads = threads or settings.worker_threads()
     configure_threads(threads)
-    import tensorflow as tf
-
-    from worker.classifier import KerasEmotionClassifier
-
     started = time.perf_counter()
-    classifier = KerasEmotionClassifier(
-        Path(model_path),
-        flip_tta,
-        backend or settings.classifier_backend,
-        threads,
-        settings.cache_dir,
+    classifier = LiteRtEmotionClassifier.from_model_file(
+        settings.model_path, settings.cache_dir, threads, settings.flip_tta
     )
     load_seconds = time.perf_counter() - started
     rng = np.random.default_rng(0)
@@ -72,28 +66,20 @@ def measure_speed(
     batched = _time_calls(classifier.classify, batch, seconds)
     single = _time_calls(classifier.classify, batch[:1], seconds)
     result = {
-        "model": str(model_path),
         "model_id": classifier.model_id,
-        "path": "worker.classifier.KerasEmotionClassifier.classify",
-        "backend": classifier.backend,
-        "flip_tta": flip_tta,
+        "path": "worker.classifier.LiteRtEmotionClassifier.classify (LiteRT)",
+        "flip_tta": settings.flip_tta,
+        "threads": threads,
         "batch_size": batch_size,
         "batched_faces_per_second": batch_size / float(np.mean(batched)),
-        "batched_ms_per_batch_median": 1000.0 * float(np.median(batched)),
         "single_ms_median": 1000.0 * float(np.median(single)),
         "single_ms_p90": 1000.0 * float(np.percentile(single, 90)),
-        "single_faces_per_second": 1.0 / float(np.mean(single)),
         "calls": {"batched": len(batched), "single": len(single)},
         "load_seconds": load_seconds,
-        "threads_requested": threads,
-        "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-        "cpu_count": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-        "tensorflow": tf.__version__,
     }
     log.info(
-        "%.1f faces/s in batches of %d, %.1f ms for one face (median)",
+        "%d threads: %.0f faces/s in batches of %d, %.2f ms for one face (median)",
+        threads,
         result["batched_faces_per_second"],
         batch_size,
         result["single_ms_median"],
@@ -116,21 +102,121 @@ def _time_calls(
     return np.asarray(durations, dtype=np.float64)
 
 
+def measure_worker_process(settings: Settings, frames: list[bytes]) -> dict[str, Any]:
+    """Start-to-ready seconds and resident memory of one real ``python -m worker`` process."""
+    from common.connection import connect
+    from common.redis_server import EmbeddedRedis
+    from worker.model_file import serving_model
+    from worker.pool import wait_for_workers
+
+    serving_model(settings.model_path, settings.cache_dir)  # converted ahead, as a pool does
+    with EmbeddedRedis() as server:
+        worker_settings = settings.with_changes(redis_url=server.url, metrics_port=0)
+        connection = connect(server.url)
+        env = {**os.environ, **worker_settings.to_env()}
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "worker", "--name", "speed-probe"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_workers(connection, worker_settings, 1, READY_TIMEOUT_SECONDS)
+            ready = time.monotonic() - started
+            ready_rss = _memory(process.pid)
+            served = _feed(connection, worker_settings, frames)
+            after = _memory(process.pid)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    result = {
+        "start_to_ready_seconds": ready,
+        "rss_mib_ready": ready_rss["VmRSS"],
+        "rss_mib_after_frames": after["VmRSS"],
+        "peak_rss_mib": after["VmHWM"],
+        "frames_served": served,
+        "threads": worker_settings.worker_threads(),
+    }
+    log.info(
+        "worker process: ready in %.2f s, RSS %.0f MiB after %d frames (peak %.0f MiB)",
+        ready,
+        after["VmRSS"],
+        served,
+        after["VmHWM"],
+    )
+    return result
+
+
+def _feed(connection: Any, settings: Settings, frames: list[bytes]) -> int:
+    """Queue ``frames`` for the worker and wait until it has served them all."""
+    from common.accounting import read_counts
+    from common.wire import Frame
+    from producer.submit import FrameSubmitter
+
+    submitter = FrameSubmitter(connection, settings.with_changes(max_pending_per_camera=1000))
+    for number, image in enumerate(frames):
+        height, width = _jpeg_size(image)
+        frame = Frame("speed", number, time.time(), image, width, height)
+        submitter.enqueue(frame)
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        counts = read_counts(connection, settings.key_prefix, "speed")
+        if counts.settled >= len(frames):
+            return counts.processed
+        time.sleep(0.1)
+    raise TimeoutError("the worker did not serve the frames in time")
+
+
+def _jpeg_size(image: bytes) -> tuple[int, int]:
+    import cv2
+
+    decoded = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_GRAYSCALE)
+    if decoded is None:
+        raise ValueError("expected a decodable JPEG frame")
+    return int(decoded.shape[0]), int(decoded.shape[1])
+
+
+def _memory(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM of ``pid`` in MiB, from /proc."""
+    values: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) / 1024.0
+    return values
+
+
+def scene_frames(settings: Settings, count: int) -> list[bytes]:
+    """``count`` 640x480 JPEG frames with 1-3 real FER2013 faces: the demo's scenes."""
+    from common.defaults import DEFAULT_JPEG_QUALITY
+    from producer.encoding import encode_jpeg
+    from producer.scenes import SceneGenerator
+
+    scenes = SceneGenerator(settings.data_dir, split="test", seed=0)
+    return [encode_jpeg(scenes.next_scene()[0], DEFAULT_JPEG_QUALITY) for _ in range(count)]
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``python -m training.speed``: print the measurement as JSON, optionally save it."""
+    """``python -m training.speed``: print the measurements as JSON, optionally save them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", type=Path, nargs="?", default=Settings.from_env().model_path)
+    parser.add_argument("model", type=Path, nargs="?", default=None)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--flip-tta", action="store_true")
-    parser.add_argument("--backend", choices=CLASSIFIER_BACKENDS, default=None)
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    result = measure_speed(
-        args.model, args.batch_size, args.seconds, args.threads, args.flip_tta, args.backend
-    )
+    settings = Settings.from_env(model_path=args.model)
+    result: dict[str, Any] = {
+        "model": str(settings.model_path),
+        "cpu_count": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "classifier": [
+            measure_classifier(settings, args.batch_size, args.seconds, threads)
+            for threads in (2, 1)
+        ],
+        "worker_process": measure_worker_process(settings, scene_frames(settings, FEED_FRAMES)),
+    }
     text = json.dumps(result, indent=2)
     print(text)
     if args.out is not None:

@@ -1,7 +1,8 @@
 """``ferstream worker --concurrency N``: N worker processes on one host, restarted if they die.
 
-Each worker is a fresh ``python -m worker`` process (never a fork of a process that has
-loaded TensorFlow), configured through the environment from the pool's settings.
+Each worker is a fresh ``python -m worker`` process, configured through the environment
+from the pool's settings. The pool converts the model for LiteRT once before it starts
+them (``worker.model_file``), so N workers never convert it N times side by side.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class WorkerPool:
         self._host = f"{socket.gethostname()}.{os.getpid()}"
 
     def start(self) -> WorkerPool:
+        from worker.model_file import serving_model
+
+        serving_model(self.settings.model_path, self.settings.cache_dir)
         if self.metrics_dir is not None:
             prepare_multiprocess_dir(self.metrics_dir)
         for slot in self._slots:

@@ -15,23 +15,18 @@ _pipeline: FramePipeline | None = None
 
 
 def configure_threads(threads: int) -> None:
-    """Cap OpenCV and TensorFlow threads so N worker processes do not oversubscribe the cores.
+    """Cap OpenCV's, LiteRT's and any BLAS threads so N worker processes share the cores.
 
-    Must run before TensorFlow is first used in this process.
+    Sets the environment too, so TensorFlow (loaded only by benchmarks' references, never
+    by a worker) follows the same cap if it loads later in this process.
     """
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import cv2
-    import tensorflow as tf
 
     cv2.setNumThreads(threads)
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:
-        log.warning("TensorFlow was initialised before thread limits could be set")
 
 
 def default_worker_id() -> str:
@@ -40,17 +35,16 @@ def default_worker_id() -> str:
 
 def load_pipeline(settings: Settings, worker_id: str | None = None) -> FramePipeline:
     """Load the Haar detector and the emotion model named by ``settings``."""
-    from worker.classifier import KerasEmotionClassifier
+    from worker.classifier import LiteRtEmotionClassifier
     from worker.detector import HaarFaceDetector
 
     return FramePipeline(
         detector=HaarFaceDetector.from_settings(settings),
-        classifier=KerasEmotionClassifier(
+        classifier=LiteRtEmotionClassifier.from_model_file(
             settings.model_path,
-            settings.flip_tta,
-            settings.classifier_backend,
-            settings.worker_threads(),
             settings.cache_dir,
+            settings.worker_threads(),
+            settings.flip_tta,
         ),
         settings=settings,
         worker_id=worker_id or default_worker_id(),

@@ -54,7 +54,6 @@ def test_redis_url_resolution(
             "haarcascade_frontalface_alt.xml",
         ),
         ("FERSTREAM_BATCH_MAX_FRAMES", "8", "batch_max_frames", 8),
-        ("FERSTREAM_CLASSIFIER_BACKEND", "tensorflow", "classifier_backend", "tensorflow"),
         ("FERSTREAM_BATCH_MAX_WAIT", "0.01", "batch_max_wait", 0.01),
         ("FERSTREAM_FLIP_TTA", "yes", "flip_tta", True),
         ("FERSTREAM_FLIP_TTA", "On", "flip_tta", True),
@@ -85,10 +84,6 @@ def test_environment_parsing(variable: str, raw: str, field: str, expected: Any)
         ({"FERSTREAM_DETECT_SCALE_FACTOR": "1.0"}, "detect_scale_factor must be > 1.0, got 1.0"),
         ({"FERSTREAM_DETECT_DOWNSCALE": "2"}, "detect_downscale must be in [0.05, 1.0], got 2.0"),
         ({"FERSTREAM_BATCH_MAX_FRAMES": "0"}, "batch_max_frames must be > 0, got 0"),
-        (
-            {"FERSTREAM_CLASSIFIER_BACKEND": "onnx"},
-            "classifier_backend must be one of ('tflite', 'tensorflow'), got 'onnx'",
-        ),
         (
             {"FERSTREAM_BATCH_MAX_WAIT": "-1"},
             "batch_max_wait must be in [0, max_frame_age=2.0), got -1.0",

@@ -7,7 +7,7 @@ import pytest
 
 from common.wire import EMOTIONS
 from training.augment import AugmentConfig, augment_images, mixup
-from training.batches import AugmentedBatches, class_weights, one_hot
+from training.batches import BatchFeeder, class_weights, one_hot
 from training.data import FaceDataset
 
 NO_AUGMENT = AugmentConfig(
@@ -121,16 +121,23 @@ def test_batches_are_full_weighted_and_reproducible(faces: np.ndarray) -> None:
     dataset = FaceDataset(np.concatenate([faces, faces]), (np.arange(32) % 7).astype(np.int64))
     weights = class_weights(dataset.class_counts(), 0.5)
 
-    def batches() -> AugmentedBatches:
-        return AugmentedBatches(dataset, 10, AugmentConfig(), weights, seed=5)
+    def feeder() -> BatchFeeder:
+        return BatchFeeder(dataset, 10, AugmentConfig(mixup_prob=0.5), weights, seed=5)
 
-    first = batches()
-    assert len(first) == 3
-    images, targets, sample_weights = first[1]
+    made = list(feeder().epoch(0, 3))
+    assert len(made) == 3
+    images, targets, sample_weights = made[1]
     assert images.shape == (10, 48, 48, 1)
     assert targets.shape == (10, len(EMOTIONS))
     np.testing.assert_allclose(targets.sum(axis=1), 1.0, rtol=1e-6)
     assert sample_weights.shape == (10,)
-    np.testing.assert_array_equal(batches()[1][0], images)
-    first.on_epoch_end()
-    assert not np.array_equal(first[1][0], images)
+    np.testing.assert_array_equal(feeder().batch(0, 1)[0], images)  # threaded or not, the same
+    assert not np.array_equal(feeder().batch(1, 1)[0], images)  # a new epoch reshuffles
+
+
+def test_an_error_in_the_feeder_thread_reaches_the_training_loop(faces: np.ndarray) -> None:
+    dataset = FaceDataset(faces, (np.arange(16) % 7).astype(np.int64))
+    weights = np.ones(3, dtype=np.float32)  # too few classes: indexing fails on the thread
+
+    with pytest.raises(IndexError):
+        list(BatchFeeder(dataset, 8, AugmentConfig(), weights, seed=1).epoch(0, 2))

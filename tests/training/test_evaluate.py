@@ -13,7 +13,7 @@ from common.errors import ModelError
 from common.wire import EMOTIONS
 from tests.training import copy_tree
 from training.data import load_folder
-from training.evaluate import blur, load_model, predict_probabilities
+from training.evaluate import load_model, predict_probabilities, ten_crops
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +67,12 @@ def test_a_model_of_the_wrong_shape_is_a_model_error(tmp_path: Path) -> None:
         load_model(tmp_path / "rgb.keras")
 
 
-@pytest.mark.parametrize("sigma", [1.0, 3.0])
-def test_blur_softens_faces_and_keeps_their_format(sigma: float) -> None:
-    faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
-    blurred = blur(faces, sigma)
-    assert blurred.shape == faces.shape
-    assert blurred.dtype == np.uint8
-    assert blurred.std() < faces.std()
-    assert abs(float(blurred.mean()) - float(faces.mean())) < 2.0
+def test_ten_crops_are_five_crops_and_their_mirrors() -> None:
+    faces = np.random.default_rng(0).integers(0, 256, (2, 48, 48), dtype=np.uint8)
+    crops = ten_crops(faces)
+    assert crops.shape == (20, 48, 48) and crops.dtype == np.uint8
+    for pair in range(10):
+        np.testing.assert_array_equal(crops[2 * pair + 1], crops[2 * pair][:, ::-1])
+    assert len({crops[k].tobytes() for k in range(0, 10, 2)}) == 5  # five different crops
+    flat = np.full((1, 48, 48), 77, dtype=np.uint8)
+    assert (ten_crops(flat) == 77).all()  # a crop only reframes the face

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from dataclasses import replace
@@ -23,7 +24,7 @@ from training.evaluate import (
     predict_probabilities,
 )
 from training.model import ModelConfig
-from training.train import BEST, CHECKPOINT, STATE, TrainConfig, train
+from training.train import BEST, CHECKPOINT, STATE, LearningRate, TrainConfig, train
 
 pytestmark = pytest.mark.slow
 
@@ -49,8 +50,6 @@ def config(data: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainConfig:
         batch_size=16,
         max_steps_per_epoch=2,
         warmup_epochs=1,
-        workers=1,
-        verbose=0,
     )
 
 
@@ -119,3 +118,27 @@ def test_evaluate_writes_metrics_report_and_confusion_images(
     text = (tmp_path / "eval" / REPORT_FILE).read_text()
     assert "| flip TTA |" in text
     assert f"]({CONFUSION_TTA_FILE})" in text
+
+
+def test_the_learning_rate_warms_up_then_anneals_to_one_percent(data: Path, tmp_path: Path) -> None:
+    config = TrainConfig(data=data, out_dir=tmp_path, epochs=10, warmup_epochs=2, learning_rate=0.1)
+    schedule = LearningRate(config, steps_per_epoch=100)
+    assert schedule.at(0, 0) == pytest.approx(0.1 / 200)
+    assert schedule.at(1, 50) == pytest.approx(0.1 * 151 / 200)
+    assert schedule.at(2, 0) == pytest.approx(0.1)
+    assert schedule.at(6, 0) == pytest.approx(0.1 * (0.01 + 0.99 * 0.5))
+    assert schedule.at(9, 99) == pytest.approx(0.001, rel=0.01)
+    rates = [schedule.at(epoch, step) for epoch in range(10) for step in range(100)]
+    peak = rates.index(max(rates))
+    assert all(a <= b for a, b in itertools.pairwise(rates[: peak + 1]))
+    assert all(a >= b for a, b in itertools.pairwise(rates[peak:]))
+
+
+def test_the_worker_path_and_the_keras_model_score_alike(
+    data: Path, trained: Path, tmp_path: Path
+) -> None:
+    served = evaluate(trained, data, "test", tmp_path / "litert", cache_dir=tmp_path / "cache")
+    direct = evaluate(trained, data, "test", tmp_path / "keras", runtime="keras")
+    assert served["runtime"] == "litert" and direct["runtime"] == "keras"
+    assert served["plain"]["confusion"] == direct["plain"]["confusion"]
+    assert "the worker's path (LiteRT" in (tmp_path / "litert" / REPORT_FILE).read_text()

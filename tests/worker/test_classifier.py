@@ -1,4 +1,4 @@
-"""The shipped MobileNetV2 behind ``KerasEmotionClassifier``, on real FER2013 test faces."""
+"""The shipped MobileNetV2 as workers serve it (LiteRT), on real FER2013 test faces."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import copy
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,11 +20,12 @@ from common.errors import ModelError
 from common.settings import Settings
 from common.wire import EMOTIONS
 from producer.scenes import index_faces
-from worker.classifier import KerasEmotionClassifier, model_id_of
+from worker.classifier import LiteRtEmotionClassifier
+from worker.model_file import model_id_of, serving_model
 
 SAMPLE = 100
 CHANCE = 1 / len(EMOTIONS)
-MIN_ACCURACY = 0.35  # 2.5x chance; the shipped model scores ~0.44 on this sample
+MIN_ACCURACY = 0.35  # 2.5x chance, far below any model worth shipping
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,7 @@ def fer_faces(fer_data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_each_face_gets_a_probability_row(
-    emotion_classifier: KerasEmotionClassifier, fer_faces: tuple[np.ndarray, np.ndarray]
+    emotion_classifier: LiteRtEmotionClassifier, fer_faces: tuple[np.ndarray, np.ndarray]
 ) -> None:
     probabilities = emotion_classifier.classify(fer_faces[0][:10])
 
@@ -45,7 +48,7 @@ def test_each_face_gets_a_probability_row(
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)
 
 
-def test_no_faces_is_an_empty_result(emotion_classifier: KerasEmotionClassifier) -> None:
+def test_no_faces_is_an_empty_result(emotion_classifier: LiteRtEmotionClassifier) -> None:
     probabilities = emotion_classifier.classify(np.empty((0, 48, 48), np.uint8))
 
     assert probabilities.shape == (0, len(EMOTIONS))
@@ -53,7 +56,7 @@ def test_no_faces_is_an_empty_result(emotion_classifier: KerasEmotionClassifier)
 
 
 def test_one_batch_equals_one_call_per_face(
-    emotion_classifier: KerasEmotionClassifier, fer_faces: tuple[np.ndarray, np.ndarray]
+    emotion_classifier: LiteRtEmotionClassifier, fer_faces: tuple[np.ndarray, np.ndarray]
 ) -> None:
     faces = fer_faces[0][:6]
     batched = emotion_classifier.classify(faces)
@@ -63,7 +66,7 @@ def test_one_batch_equals_one_call_per_face(
 
 
 def test_flip_tta_is_the_mean_of_plain_and_mirrored(
-    emotion_classifier: KerasEmotionClassifier, fer_faces: tuple[np.ndarray, np.ndarray]
+    emotion_classifier: LiteRtEmotionClassifier, fer_faces: tuple[np.ndarray, np.ndarray]
 ) -> None:
     faces = fer_faces[0][:6]
     with_tta = copy.copy(emotion_classifier)  # the same loaded model, TTA switched on
@@ -77,7 +80,7 @@ def test_flip_tta_is_the_mean_of_plain_and_mirrored(
 
 
 def test_accuracy_on_real_faces_is_well_above_chance(
-    emotion_classifier: KerasEmotionClassifier, fer_faces: tuple[np.ndarray, np.ndarray]
+    emotion_classifier: LiteRtEmotionClassifier, fer_faces: tuple[np.ndarray, np.ndarray]
 ) -> None:
     faces, labels = fer_faces
     predicted = emotion_classifier.classify(faces).argmax(axis=1)
@@ -89,7 +92,7 @@ def test_accuracy_on_real_faces_is_well_above_chance(
     assert len(set(predicted.tolist())) >= 3  # not one class for everything
 
 
-def test_faces_of_the_wrong_size_are_refused(emotion_classifier: KerasEmotionClassifier) -> None:
+def test_faces_of_the_wrong_size_are_refused(emotion_classifier: LiteRtEmotionClassifier) -> None:
     with pytest.raises(ValueError, match=r"expected \(N, 48, 48\) faces, got \(2, 64, 64\)"):
         emotion_classifier.classify(np.zeros((2, 64, 64), np.uint8))
 
@@ -109,12 +112,21 @@ def _tiny_model(path: Path, input_shape: tuple[int, ...], outputs: int) -> Path:
     return path
 
 
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # keras saving
 @pytest.mark.parametrize(
     ("make", "says"),
     [
-        (lambda d: d / "missing.keras", "expected a .keras model file, got missing path"),
-        (lambda d: _write(d / "garbage.keras", b"not a zip"), "cannot load model"),
+        (
+            lambda d: d / "missing.keras",
+            "expected a .keras or .tflite model file, got missing path",
+        ),
+        (lambda d: _write(d / "garbage.keras", b"not a zip"), "cannot convert model .*garbage"),
+        (lambda d: _write(d / "garbage.tflite", b"not a flatbuffer"), "cannot load model"),
         (
             lambda d: _tiny_model(d / "five.keras", (48, 48, 1), 5),
             r"expected a model \(None, 48, 48, 1\) -> \(None, 7\), got .* -> \(None, 5\)",
@@ -124,7 +136,7 @@ def _tiny_model(path: Path, input_shape: tuple[int, ...], outputs: int) -> Path:
             r"got \(None, 48, 48, 3\) -> \(None, 7\)",
         ),
     ],
-    ids=["missing file", "not a model", "five outputs", "colour input"],
+    ids=["missing file", "not a model", "not a flatbuffer", "five outputs", "colour input"],
 )
 def test_unusable_models_are_model_errors(
     make: Callable[[Path], Path], says: str, tmp_path: Path
@@ -132,16 +144,11 @@ def test_unusable_models_are_model_errors(
     path = make(tmp_path)
 
     with pytest.raises(ModelError, match=says):
-        KerasEmotionClassifier(path)
-
-
-def _write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
+        LiteRtEmotionClassifier.from_model_file(path, cache_dir=tmp_path / "cache")
 
 
 def test_model_id_names_the_file_contents(
-    emotion_classifier: KerasEmotionClassifier, settings: Settings, tmp_path: Path
+    emotion_classifier: LiteRtEmotionClassifier, settings: Settings, tmp_path: Path
 ) -> None:
     shipped = settings.model_path
     digest = hashlib.sha256(shipped.read_bytes()).hexdigest()[:12]
@@ -157,62 +164,85 @@ def test_model_id_names_the_file_contents(
     assert model_id_of(changed) != emotion_classifier.model_id  # same name, other bytes
 
 
-@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
-def test_two_different_models_have_different_ids(tmp_path: Path) -> None:
-    first = _tiny_model(tmp_path / "a" / "tiny.keras", (48, 48, 1), 7)
-    second = _tiny_model(tmp_path / "b" / "tiny.keras", (48, 48, 1), 7)  # new random weights
-
-    assert KerasEmotionClassifier(first).model_id == model_id_of(first)
-    assert model_id_of(first) != model_id_of(second)
-
-
-def test_both_backends_give_the_same_probabilities(
-    emotion_classifier: KerasEmotionClassifier,
+def test_litert_gives_the_keras_models_probabilities(
+    emotion_classifier: LiteRtEmotionClassifier,
     fer_faces: tuple[np.ndarray, np.ndarray],
     settings: Settings,
 ) -> None:
-    other = "tensorflow" if emotion_classifier.backend == "tflite" else "tflite"
-    second = KerasEmotionClassifier(settings.model_path, backend=other)
-    faces = fer_faces[0][:12]
+    from training.evaluate import load_model, predict_probabilities
 
-    assert {emotion_classifier.backend, second.backend} == {"tflite", "tensorflow"}
-    for count in (1, 5, 12, 3):  # batch sizes change between calls, as in a worker
+    keras_model = load_model(settings.model_path)
+    faces = fer_faces[0]
+    for count in (1, 5, 100, 3):  # batch sizes change between calls, as in a worker
         np.testing.assert_allclose(
-            emotion_classifier.classify(faces[:count]), second.classify(faces[:count]), atol=1e-4
+            emotion_classifier.classify(faces[:count]),
+            predict_probabilities(keras_model, faces[:count]),
+            atol=1e-4,
         )
 
 
-def test_an_unknown_backend_is_refused(settings: Settings) -> None:
-    with pytest.raises(ModelError, match=r"expected a backend in .*got 'onnx'"):
-        KerasEmotionClassifier(settings.model_path, backend="onnx")
-
-
-def test_the_converted_model_is_cached_and_a_bad_cache_file_is_replaced(
-    emotion_classifier: KerasEmotionClassifier,
+def test_the_conversion_is_cached_under_the_model_id_and_old_ones_are_pruned(
+    emotion_classifier: LiteRtEmotionClassifier,
     fer_faces: tuple[np.ndarray, np.ndarray],
     settings: Settings,
     tmp_path: Path,
 ) -> None:
     faces = fer_faces[0][:4]
     long_ago = time.time() - 40 * 86400
-    unused = tmp_path / "an-older-model-tf2.0.tflite"
-    recent = tmp_path / "another-deployments-model-tf2.0.tflite"
+    unused = tmp_path / "an-older-model-0123456789ab.tflite"
+    recent = tmp_path / "another-deployments-model-0123456789ab.tflite"
     for path in (unused, recent):
         path.write_bytes(b"a model")
     os.utime(unused, (long_ago, long_ago))
-    first = KerasEmotionClassifier(settings.model_path, backend="tflite", cache_dir=tmp_path)
-    [cached] = [p for p in tmp_path.glob("*.tflite") if p != recent]
-    assert cached.name.startswith(first.model_id + "-tf") and cached.stat().st_size > 100_000
+    first = serving_model(settings.model_path, tmp_path)
+    assert first.path == tmp_path / f"{emotion_classifier.model_id}.tflite"
+    assert first.path.stat().st_size > 100_000
     assert not unused.exists() and recent.exists()  # pruned: not loaded for 30 days
 
-    cached.write_bytes(b"not a flatbuffer")  # a half-written or foreign file
-    second = KerasEmotionClassifier(settings.model_path, backend="tflite", cache_dir=tmp_path)
+    os.utime(first.path, (long_ago, long_ago))
+    second = serving_model(settings.model_path, tmp_path)
+    assert second == first and first.path.stat().st_mtime > long_ago + 86400  # loading renews it
+    served = LiteRtEmotionClassifier(second)
+    np.testing.assert_allclose(
+        served.classify(faces), emotion_classifier.classify(faces), atol=1e-6
+    )
 
-    assert second.backend == "tflite" and cached.stat().st_size > 100_000  # converted again
-    os.utime(cached, (long_ago, long_ago))
-    third = KerasEmotionClassifier(settings.model_path, backend="tflite", cache_dir=tmp_path)
-    assert cached.stat().st_mtime > long_ago + 86400  # loading renews it
-    for classifier in (first, second, third):
-        np.testing.assert_allclose(
-            classifier.classify(faces), emotion_classifier.classify(faces), atol=1e-4
-        )
+
+def test_a_tflite_file_is_served_as_it_is(
+    emotion_classifier: LiteRtEmotionClassifier,
+    fer_faces: tuple[np.ndarray, np.ndarray],
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    converted = serving_model(settings.model_path, settings.cache_dir).path
+    own = tmp_path / "mine.tflite"
+    shutil.copy(converted, own)
+
+    served = LiteRtEmotionClassifier.from_model_file(own, cache_dir=tmp_path / "unused")
+    assert served.model_id == model_id_of(own)
+    assert not (tmp_path / "unused").exists()
+    np.testing.assert_allclose(
+        served.classify(fer_faces[0][:3]), emotion_classifier.classify(fer_faces[0][:3]), atol=1e-6
+    )
+
+
+def test_a_worker_process_loads_neither_tensorflow_nor_keras(settings: Settings) -> None:
+    serving_model(settings.model_path, settings.cache_dir)  # converted already, as in a pool
+    script = (
+        "import sys\n"
+        "from common.settings import Settings\n"
+        "from worker.process import configure_threads\n"
+        "from worker.runtime import load_pipeline\n"
+        "configure_threads(1)\n"
+        "pipeline = load_pipeline(Settings.from_env(), 'probe')\n"
+        "import numpy as np\n"
+        "pipeline.classifier.classify(np.zeros((2, 48, 48), np.uint8))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n"
+    )
+    env = {**os.environ, **settings.to_env()}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
