@@ -51,7 +51,13 @@ BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 32)
 STAGES = ("decode", "detect", "classify", "publish")
 WORKER_STATES = ("busy", "idle", "suspended")
 LATENCY_SLO_SECONDS = 0.25  # p95 capture -> published; monitoring/alerts.yml uses it
-VERSIONED_PACKAGES = ("ferstream", "tensorflow", "keras", "opencv-python-headless", "rq")
+# ferstream_model_info's version labels: what a worker process runs (LiteRT, not TensorFlow)
+VERSION_LABELS = {
+    "ferstream_version": "ferstream",
+    "litert_version": "ai-edge-litert",
+    "opencv_version": "opencv-python-headless",
+    "rq_version": "rq",
+}
 
 
 @dataclass(frozen=True)
@@ -188,7 +194,7 @@ class WorkerMetrics:
             model_id=model_id,
             input_size=f"{input_size}x{input_size}",
             flip_tta=str(flip_tta).lower(),
-            **{label: _version(package) for label, package in _version_label_map().items()},
+            **{label: _version(package) for label, package in VERSION_LABELS.items()},
         ).set(1)
 
 
@@ -314,12 +320,8 @@ def _gauge(
     return family
 
 
-def _version_label_map() -> dict[str, str]:
-    return {f"{package.split('-')[0]}_version": package for package in VERSIONED_PACKAGES}
-
-
 def _version_labels() -> tuple[str, ...]:
-    return tuple(_version_label_map())
+    return tuple(VERSION_LABELS)
 
 
 def _version(package: str) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -131,7 +132,7 @@ def ferstream_labeller(settings: Settings) -> tuple[Labeller, Any]:
         shrunk, _ = fit_within(image, DEFAULT_MAX_FRAME_SIDE)
         height, width = shrunk.shape[:2]
         jpeg = encode_jpeg(shrunk, DEFAULT_JPEG_QUALITY)
-        result: Result = pipeline.process(Frame("real", 0, 0.0, jpeg, width, height), 0.0)
+        result: Result = pipeline.process(Frame("real", 0, time.time(), jpeg, width, height), 0.0)
         return [face.label for face in result.faces]
 
     return label, pipeline

@@ -15,10 +15,11 @@ _pipeline: FramePipeline | None = None
 
 
 def configure_threads(threads: int) -> None:
-    """Cap OpenCV's, LiteRT's and any BLAS threads so N worker processes share the cores.
+    """Cap OpenCV's threads (and OpenMP's) so N worker processes share the cores.
 
-    Sets the environment too, so TensorFlow (loaded only by benchmarks' references, never
-    by a worker) follows the same cap if it loads later in this process.
+    LiteRT gets the same count when the model is loaded (``worker.classifier``). The
+    environment is set too, so TensorFlow, which benchmarks' references load and a worker
+    never does, follows the same cap if it loads later in this process.
     """
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")

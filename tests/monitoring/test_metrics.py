@@ -169,8 +169,9 @@ def test_the_model_info_names_the_model_and_the_versions() -> None:
         "false",
     )
     assert labels["ferstream_version"] == "0.1.0"
-    assert labels["tensorflow_version"][0].isdigit()
-    assert {"keras_version", "opencv_version", "rq_version"} <= set(labels)
+    assert labels["litert_version"][0].isdigit()  # what a worker runs the model on
+    assert {"opencv_version", "rq_version"} <= set(labels)
+    assert not {"tensorflow_version", "keras_version"} & set(labels)
 
 
 def test_every_stage_is_listed_before_the_first_frame() -> None:
