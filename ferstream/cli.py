@@ -354,6 +354,15 @@ def bench(
     run_bench(_settings(data_dir=data_dir), options, say=click.echo)
 
 
+MODEL_OPTION = click.option(
+    "--model",
+    "model_path",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="default: the shipped model",
+)
+
+
 def _strides(text: str) -> tuple[int, int, int, int, int]:
     values = tuple(int(c) if c in "12" else 0 for c in text)
     if len(values) != 5 or any(v not in (1, 2) for v in values):
@@ -453,13 +462,7 @@ def train(
 
 
 @main.command()
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(exists=True, path_type=Path),
-    default=None,
-    help="default: the shipped model",
-)
+@MODEL_OPTION
 @click.option(
     "--data", type=click.Path(path_type=Path), required=True, help="FER2013 folder or fer2013.csv"
 )
@@ -475,7 +478,7 @@ def train(
     help="litert: the worker's path; keras: the Keras model itself",
 )
 def evaluate(model_path: Path | None, data: Path, split: str, out: Path, runtime: str) -> None:
-    """Accuracy, macro-F1, per-class figures and confusion matrices, plain and with flip TTA."""
+    """Accuracy, macro-F1, per-class figures and confusion matrices, plain and with TTA."""
     from training.evaluate import evaluate as evaluate_model
 
     logging.getLogger().setLevel(logging.INFO)
@@ -492,13 +495,7 @@ def evaluate(model_path: Path | None, data: Path, split: str, out: Path, runtime
 
 
 @main.command()
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(exists=True, path_type=Path),
-    default=None,
-    help="default: the shipped model",
-)
+@MODEL_OPTION
 def export(model_path: Path | None) -> None:
     """Convert the model for LiteRT into the workers' cache (workers do it when it is missing)."""
     from worker.model_file import serving_model
