@@ -19,18 +19,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+from training.model import ModelConfig
+
 BACKENDS = ("tensorflow", "jax", "torch")
 WARMUP_STEPS = 3
 
 
-def measure_here(batch_size: int, seconds: float, downsample: str) -> dict[str, Any]:
-    """Faces per second of a bare training step on the backend this process runs."""
+def train_step_speed(config: ModelConfig, batch_size: int, seconds: float) -> tuple[float, int]:
+    """Faces per second of bare training steps of ``config`` here, and how many steps ran.
+
+    Compiled as ``training.train`` compiles it; random faces; after ``WARMUP_STEPS``.
+    """
     import keras
     import numpy as np
 
-    from training.model import ModelConfig, build_model
+    from training.model import build_model
 
-    config = ModelConfig(downsample=tuple(int(c) for c in downsample))  # type: ignore[arg-type]
     model = build_model(config)
     model.compile(
         optimizer=keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True),
@@ -47,13 +51,21 @@ def measure_here(batch_size: int, seconds: float, downsample: str) -> dict[str, 
     while time.perf_counter() - started < seconds:
         model.train_on_batch(images, targets, sample_weight=weights)
         steps += 1
-    elapsed = time.perf_counter() - started
+    return steps * batch_size / (time.perf_counter() - started), steps
+
+
+def measure_here(batch_size: int, seconds: float, downsample: str) -> dict[str, Any]:
+    """Faces per second of a bare training step on the backend this process runs."""
+    import keras
+
+    config = ModelConfig(downsample=tuple(int(c) for c in downsample))  # type: ignore[arg-type]
+    faces_per_second, steps = train_step_speed(config, batch_size, seconds)
     return {
         "backend": keras.backend.backend(),
         "model": config.name,
         "batch_size": batch_size,
         "steps": steps,
-        "faces_per_second": steps * batch_size / elapsed,
+        "faces_per_second": faces_per_second,
     }
 
 

@@ -52,12 +52,11 @@ class BatchFeeder:
         self.seed = seed
 
     def batch(self, epoch: int, index: int) -> Batch:
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
-        return self._make(order, epoch, index)
+        return self._make(self._order(epoch), epoch, index)
 
     def epoch(self, epoch: int, steps: int) -> Iterator[Batch]:
         """``steps`` batches of ``epoch``, each made on a background thread ahead of its use."""
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
+        order = self._order(epoch)
         ready: queue.Queue[Batch | BaseException] = queue.Queue(maxsize=AHEAD)
         stop = threading.Event()
 
@@ -84,6 +83,9 @@ class BatchFeeder:
                 with contextlib.suppress(queue.Empty):
                     ready.get(timeout=0.1)
             thread.join()
+
+    def _order(self, epoch: int) -> npt.NDArray[np.int64]:
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
 
     def _make(self, order: npt.NDArray[np.int64], epoch: int, index: int) -> Batch:
         rng = np.random.default_rng([self.seed, epoch, index])

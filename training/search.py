@@ -16,15 +16,14 @@ import json
 import logging
 import os
 import platform
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
-from training.model import ModelConfig, build_model
+from training.backend_speed import train_step_speed
+from training.model import ModelConfig
 from training.plots import plot_search
 from training.train import STATE, TrainConfig, train
 
@@ -36,7 +35,7 @@ CANDIDATES: tuple[ModelConfig, ...] = (
     ModelConfig(input_size=64, alpha=1.0, downsample=(2, 2, 2, 2, 2)),
     ModelConfig(input_size=48, alpha=1.0, downsample=(2, 2, 2, 1, 1)),
 )
-SPEED_STEPS = 6
+SPEED_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -50,25 +49,8 @@ class Outcome:
     curve: list[tuple[float, float]]  # (minutes, validation accuracy) per epoch
 
 
-def training_speed(model_config: ModelConfig, batch_size: int) -> float:
-    """Faces per second of a bare training step of this backbone (after two warm-up steps)."""
-    model = build_model(model_config)
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy"
-    )
-    rng = np.random.default_rng(0)
-    images = rng.uniform(0, 255, (batch_size, 48, 48, 1)).astype(np.float32)
-    targets = np.eye(7, dtype=np.float32)[rng.integers(0, 7, batch_size)]
-    for _ in range(2):
-        model.train_on_batch(images, targets)
-    started = time.perf_counter()
-    for _ in range(SPEED_STEPS):
-        model.train_on_batch(images, targets)
-    return SPEED_STEPS * batch_size / (time.perf_counter() - started)
-
-
 def run_candidate(base: TrainConfig, model_config: ModelConfig, minutes: float) -> Outcome:
-    speed = training_speed(model_config, base.batch_size)
+    speed, _ = train_step_speed(model_config, base.batch_size, SPEED_SECONDS)
     assert base.train_faces is not None
     epochs = max(2, round(minutes * 60.0 * speed / base.train_faces))
     out = base.out_dir / model_config.name

@@ -102,7 +102,10 @@ def _time_calls(
     return np.asarray(durations, dtype=np.float64)
 
 
-def measure_worker_process(settings: Settings, frames: list[bytes]) -> dict[str, Any]:
+SceneJpeg = tuple[bytes, int, int]  # a JPEG frame, its width and height
+
+
+def measure_worker_process(settings: Settings, frames: list[SceneJpeg]) -> dict[str, Any]:
     """Start-to-ready seconds and resident memory of one real ``python -m worker`` process."""
     from common.connection import connect
     from common.redis_server import EmbeddedRedis
@@ -148,15 +151,14 @@ def measure_worker_process(settings: Settings, frames: list[bytes]) -> dict[str,
     return result
 
 
-def _feed(connection: Any, settings: Settings, frames: list[bytes]) -> int:
+def _feed(connection: Any, settings: Settings, frames: list[SceneJpeg]) -> int:
     """Queue ``frames`` for the worker and wait until it has served them all."""
     from common.accounting import read_counts
     from common.wire import Frame
     from producer.submit import FrameSubmitter
 
     submitter = FrameSubmitter(connection, settings.with_changes(max_pending_per_camera=1000))
-    for number, image in enumerate(frames):
-        height, width = _jpeg_size(image)
+    for number, (image, width, height) in enumerate(frames):
         frame = Frame("speed", number, time.time(), image, width, height)
         submitter.enqueue(frame)
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
@@ -166,15 +168,6 @@ def _feed(connection: Any, settings: Settings, frames: list[bytes]) -> int:
             return counts.processed
         time.sleep(0.1)
     raise TimeoutError("the worker did not serve the frames in time")
-
-
-def _jpeg_size(image: bytes) -> tuple[int, int]:
-    import cv2
-
-    decoded = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if decoded is None:
-        raise ValueError("expected a decodable JPEG frame")
-    return int(decoded.shape[0]), int(decoded.shape[1])
 
 
 def _memory(pid: int) -> dict[str, float]:
@@ -187,14 +180,18 @@ def _memory(pid: int) -> dict[str, float]:
     return values
 
 
-def scene_frames(settings: Settings, count: int) -> list[bytes]:
+def scene_frames(settings: Settings, count: int) -> list[SceneJpeg]:
     """``count`` 640x480 JPEG frames with 1-3 real FER2013 faces: the demo's scenes."""
     from common.defaults import DEFAULT_JPEG_QUALITY
     from producer.encoding import encode_jpeg
     from producer.scenes import SceneGenerator
 
     scenes = SceneGenerator(settings.data_dir, split="test", seed=0)
-    return [encode_jpeg(scenes.next_scene()[0], DEFAULT_JPEG_QUALITY) for _ in range(count)]
+    width, height = scenes.size
+    return [
+        (encode_jpeg(scenes.next_scene()[0], DEFAULT_JPEG_QUALITY), width, height)
+        for _ in range(count)
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:

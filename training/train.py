@@ -112,7 +112,6 @@ def training_split(config: TrainConfig) -> tuple[FaceDataset, FaceDataset]:
 def new_state(config: TrainConfig) -> dict[str, Any]:
     return {
         "epoch": -1,
-        "total_epochs": config.epochs,
         "best_val_accuracy": -1.0,
         "best_epoch": -1,
         "history": [],
