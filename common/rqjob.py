@@ -21,6 +21,10 @@ from rq.job import Job, JobStatus
 
 log = logging.getLogger(__name__)
 
+# The one job function producers enqueue and workers run, by name (a producer never
+# imports the worker, nor the model, to enqueue it).
+PROCESS_FRAME = "worker.jobs.process_frame"
+
 
 class FrameJob(Job):
     """An RQ ``Job`` whose saved ``data`` field is the serialized job, uncompressed."""

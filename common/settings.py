@@ -48,6 +48,7 @@ class Settings:
     batch_max_wait: float = defaults.DEFAULT_BATCH_MAX_WAIT_SECONDS
     data_dir: Path = defaults.DEFAULT_DATA_DIR
     concurrency: int = defaults.DEFAULT_CONCURRENCY
+    registry_sweep_seconds: int = defaults.DEFAULT_REGISTRY_SWEEP_SECONDS
     threads_per_worker: int = 0  # 0: cores divided by concurrency
     metrics_addr: str = defaults.DEFAULT_METRICS_ADDR
     metrics_port: int = defaults.DEFAULT_METRICS_PORT  # worker pool exporter; 0: off
@@ -61,6 +62,7 @@ class Settings:
             "concurrency",
             "max_pending_per_camera",
             "batch_max_frames",
+            "registry_sweep_seconds",
         )
         for name in positive:
             if getattr(self, name) <= 0:

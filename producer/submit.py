@@ -10,16 +10,13 @@ from common.accounting import SUBMITTED, count
 from common.errors import BrokerUnavailable
 from common.keys import cameras_set
 from common.metrics import ProducerMetrics, producer_metrics
-from common.rqjob import FrameJob
+from common.rqjob import PROCESS_FRAME, FrameJob
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from common.wire import Frame
 from producer.backpressure import QUEUE_FULL, PendingBound
 from producer.encoding import encode_jpeg, fit_within, scale_boxes
 from producer.sources import CapturedFrame
-
-# By name, so that producers never import the worker (or TensorFlow) to enqueue its job.
-PROCESS_FRAME_JOB = "worker.jobs.process_frame"
 
 
 class FrameSubmitter:
@@ -104,7 +101,7 @@ class FrameSubmitter:
                 return None
             pipeline = self.connection.pipeline()
             job = self.queue.enqueue_call(
-                PROCESS_FRAME_JOB,
+                PROCESS_FRAME,
                 args=(frame.encode(),),
                 ttl=settings.queued_job_ttl,
                 result_ttl=settings.job_result_ttl,

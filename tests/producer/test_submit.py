@@ -11,11 +11,12 @@ from rq.job import Job
 
 from common.errors import BrokerUnavailable, SchemaError
 from common.keys import cameras_set
+from common.rqjob import PROCESS_FRAME
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from common.wire import Frame
 from producer.sources import CapturedFrame
-from producer.submit import PROCESS_FRAME_JOB, FrameSubmitter
+from producer.submit import FrameSubmitter
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def test_submitted_frame_waits_in_the_queue_as_a_named_job(
 
     assert rq_queue.job_ids == [job_id]
     job = Job.fetch(job_id, connection=redis_conn, serializer=MsgpackSerializer)
-    assert job.func_name == PROCESS_FRAME_JOB == "worker.jobs.process_frame"
+    assert job.func_name == PROCESS_FRAME == "worker.jobs.process_frame"
     assert job.ttl == settings.queued_job_ttl
     assert job.result_ttl == settings.job_result_ttl
     assert job.failure_ttl == settings.job_failure_ttl
