@@ -3,8 +3,8 @@
 Workers record into ``WorkerMetrics``, producers into ``ProducerMetrics``; each is built
 on the registry given to ``create`` (tests pass a fresh ``CollectorRegistry`` and read
 values with ``get_sample_value``). A process uses one instance of each, built on first
-use on the default registry (``worker_metrics()``, ``producer_metrics()``); the
-``install_*`` functions swap it, as ``worker.runtime.install`` does for the pipeline.
+use on the default registry (``worker_metrics()``, ``producer_metrics()``); a
+``FerWorker`` is handed its own, and ``install_worker_metrics`` swaps the process's.
 
 The worker processes of a pool run in prometheus_client's multiprocess mode (the pool
 sets ``PROMETHEUS_MULTIPROC_DIR`` for them, see ``common.metrics_server``). What describes

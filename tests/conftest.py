@@ -110,17 +110,15 @@ def fer_data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def frame_pipeline(redis_url: str) -> FramePipeline:
-    """Haar detector + the shipped MobileNetV2, loaded once and installed for in-process jobs.
+    """Haar detector + the shipped MobileNetV2, loaded once for the session's workers.
 
     Its settings match the ``settings`` fixture (test server, test key prefix).
     """
-    from worker.runtime import install, load_pipeline
+    from worker.runtime import load_pipeline
 
-    pipeline = load_pipeline(
+    return load_pipeline(
         Settings(redis_url=redis_url, key_prefix=TEST_KEY_PREFIX), worker_id="pytest-worker"
     )
-    install(pipeline)
-    return pipeline
 
 
 @pytest.fixture(scope="session")
@@ -135,11 +133,28 @@ def emotion_classifier(frame_pipeline: FramePipeline) -> LiteRtEmotionClassifier
 
 @pytest.fixture
 def worker(
-    redis_conn: redis.Redis[bytes], rq_queue: Queue, frame_pipeline: FramePipeline
+    redis_conn: redis.Redis[bytes],
+    rq_queue: Queue,
+    settings: Settings,
+    frame_pipeline: FramePipeline,
 ) -> FerWorker:
-    """The production worker class on the test queue; the session's pipeline serves its jobs."""
+    """The production worker class on the test queue, with the session's pipeline and the
+    process's worker metrics."""
+    from common.metrics import worker_metrics
     from worker.rqworker import FerWorker
 
-    fer_worker = FerWorker([rq_queue], connection=redis_conn, serializer=MsgpackSerializer)
-    fer_worker.key_prefix = frame_pipeline.settings.key_prefix
-    return fer_worker
+    return FerWorker(
+        [rq_queue],
+        settings=settings,
+        pipeline=frame_pipeline,
+        metrics=worker_metrics(),
+        connection=redis_conn,
+    )
+
+
+@pytest.fixture
+def rq_worker_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    """The environment a frame job run by RQ's own worker reads its settings from
+    (``worker.jobs``): the test server and the test key prefix."""
+    monkeypatch.setenv("REDIS_URL", str(settings.redis_url))
+    monkeypatch.setenv("FERSTREAM_KEY_PREFIX", settings.key_prefix)

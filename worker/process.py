@@ -7,7 +7,6 @@ import logging
 from rq import Queue
 
 from common.connection import connect
-from common.defaults import DEFAULT_REGISTRY_SWEEP_SECONDS
 from common.errors import FerStreamError
 from common.metrics import worker_metrics
 from common.preprocessing import FACE_SIZE
@@ -15,7 +14,7 @@ from common.rqjob import FrameJob
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from worker.rqworker import FerWorker
-from worker.runtime import configure_threads, default_worker_id, install, load_pipeline
+from worker.runtime import configure_threads, default_worker_id, load_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +26,8 @@ def run_worker(settings: Settings, name: str | None = None, burst: bool = False)
     configure_threads(settings.worker_threads())
     worker_id = name or default_worker_id()
     pipeline = load_pipeline(settings, worker_id)
-    install(pipeline)
-    worker_metrics().record_model(pipeline.classifier.model_id, FACE_SIZE, settings.flip_tta)
+    metrics = worker_metrics()
+    metrics.record_model(pipeline.classifier.model_id, FACE_SIZE, settings.flip_tta)
     connection = connect(settings.redis_url)
     queue = Queue(
         settings.queue_name,
@@ -38,11 +37,11 @@ def run_worker(settings: Settings, name: str | None = None, burst: bool = False)
     )
     worker = FerWorker(
         [queue],
+        settings=settings,
+        pipeline=pipeline,
+        metrics=metrics,
         connection=connection,
-        serializer=MsgpackSerializer,
         name=worker_id,
-        maintenance_interval=DEFAULT_REGISTRY_SWEEP_SECONDS,
     )
-    worker.key_prefix = settings.key_prefix
     log.info("worker %s serving %s", worker_id, settings.queue_name)
     worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")

@@ -1,17 +1,13 @@
-"""The process-wide frame pipeline: loaded once per worker process, before the first job."""
+"""Loading a worker process's frame pipeline, once, and capping its threads."""
 
 from __future__ import annotations
 
-import logging
+import functools
 import os
 import socket
 
 from common.settings import Settings
 from worker.pipeline import FramePipeline
-
-log = logging.getLogger(__name__)
-
-_pipeline: FramePipeline | None = None
 
 
 def configure_threads(threads: int) -> None:
@@ -52,16 +48,8 @@ def load_pipeline(settings: Settings, worker_id: str | None = None) -> FramePipe
     )
 
 
-def install(pipeline: FramePipeline) -> None:
-    """Make ``pipeline`` the one this process's jobs use."""
-    global _pipeline
-    _pipeline = pipeline
-
-
-def installed() -> FramePipeline:
-    """The installed pipeline; loaded from the environment's settings on first use if none is."""
-    global _pipeline
-    if _pipeline is None:
-        log.warning("no pipeline installed before the first job: loading one now")
-        _pipeline = load_pipeline(Settings.from_env())
-    return _pipeline
+@functools.cache
+def shared_pipeline(settings: Settings) -> FramePipeline:
+    """The pipeline for ``settings``, loaded on first use and kept for the process: for
+    frame jobs that RQ's own worker runs (``FerWorker`` is handed its pipeline)."""
+    return load_pipeline(settings)

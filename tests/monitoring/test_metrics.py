@@ -25,6 +25,7 @@ from common.metrics import (
     ProducerMetrics,
     WorkerMetrics,
     install_worker_metrics,
+    worker_metrics,
 )
 from common.results import read_history
 from common.settings import Settings
@@ -44,6 +45,13 @@ def registry() -> Iterator[CollectorRegistry]:
         yield fresh
     finally:
         install_worker_metrics(previous)
+
+
+@pytest.fixture
+def worker(registry: CollectorRegistry, worker: FerWorker) -> FerWorker:
+    """The test worker, recording into the fresh registry's worker metrics."""
+    worker.metrics = worker_metrics()
+    return worker
 
 
 @pytest.fixture

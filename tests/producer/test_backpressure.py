@@ -13,6 +13,7 @@ from rq.job import Job
 
 from common.accounting import read_counts, take_pending
 from common.keys import pending_list
+from common.metrics import worker_metrics
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from common.wire import Frame
@@ -137,8 +138,13 @@ def test_a_fast_camera_does_not_starve_a_slow_one_and_the_accounts_balance(
         if n % 15 == 14:
             submitter.submit("slow", n // 15, fresh_frame(), jpeg_quality=80, max_side=640)
 
-    worker = FerWorker([rq_queue], connection=redis_conn, serializer=MsgpackSerializer)
-    worker.key_prefix = bounded.key_prefix
+    worker = FerWorker(
+        [rq_queue],
+        settings=bounded,
+        pipeline=frame_pipeline,
+        metrics=worker_metrics(),
+        connection=redis_conn,
+    )
     worker.work(burst=True)
 
     slow = read_counts(redis_conn, bounded.key_prefix, "slow")

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import replace
+from collections.abc import Callable
 
 import pytest
 
-from worker.pipeline import FramePipeline
-from worker.runtime import install
+from worker.rqworker import FerWorker
 
 
 @pytest.fixture
-def batch_settings(frame_pipeline: FramePipeline) -> Iterator[Callable[..., None]]:
-    """Change the installed pipeline's batch settings for one test, then put it back."""
-    changes: dict[str, object] = {}
+def batch_settings(worker: FerWorker) -> Callable[..., None]:
+    """Change the test worker's batch settings (any ``Settings`` field) for one test."""
 
-    def apply(**settings: object) -> None:
-        changes.update(settings)
-        install(replace(frame_pipeline, settings=frame_pipeline.settings.with_changes(**changes)))
+    def apply(**changes: object) -> None:
+        worker.settings = worker.settings.with_changes(**changes)
 
-    yield apply
-    install(frame_pipeline)
+    return apply

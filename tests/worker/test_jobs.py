@@ -1,7 +1,7 @@
 """Frame jobs through a real ``FerWorker`` on the real Redis, run in burst mode in-process.
 
 The worker is the production class with the real pipeline (Haar + the shipped model)
-installed once per session; each test enqueues jobs, runs one burst and looks at what
+loaded once per session; each test enqueues jobs, runs one burst and looks at what
 a user would see: job statuses and errors, published results, and the per-camera counts.
 """
 
@@ -16,7 +16,7 @@ from typing import ClassVar
 import msgpack
 import pytest
 import redis
-from rq import Callback, Queue
+from rq import Callback, Queue, RateLimit, Repeat, Retry
 from rq.job import Job, JobStatus
 from rq.webhook import Webhook
 
@@ -237,6 +237,48 @@ def test_a_frame_job_that_names_callbacks_is_refused_unrun(
     assert read_history(redis_conn, settings.key_prefix, "cam-hooked") == []  # never processed
     unknown = read_counts(redis_conn, settings.key_prefix, UNKNOWN_CAMERA)
     assert unknown.failed == {"foreign_job": 1}
+
+
+@pytest.mark.parametrize(
+    ("asks", "says"),
+    [
+        ("depends_on", "dependencies ["),
+        ("repeat", "2 repeats"),
+        ("rate_limit", "rate limit 'cams'"),
+        ("retry", "3 retries"),
+    ],
+    ids=["a dependency", "repeats", "a rate limit", "retries"],
+)
+def test_a_frame_job_that_asks_rq_for_more_is_refused_unrun(
+    asks: str,
+    says: str,
+    worker: FerWorker,
+    rq_queue: Queue,
+    submitter: FrameSubmitter,
+    redis_conn: redis.Redis[bytes],
+    settings: Settings,
+    fer_data_dir: Path,
+) -> None:
+    extra: dict[str, object] = {
+        "repeat": Repeat(times=2),
+        "rate_limit": RateLimit("cams", concurrency=1),
+        "retry": Retry(max=3),
+    }
+    if asks == "depends_on":  # a finished job, so that RQ enqueues its dependent at once
+        extra["depends_on"] = submitter.enqueue(scene_frame(fer_data_dir, camera_id="cam-good"))
+        worker.work(burst=True)
+    frame = scene_frame(fer_data_dir, camera_id="cam-asks")
+    job = rq_queue.enqueue_call(PROCESS_FRAME, args=(frame.encode(),), **{asks: extra[asks]})
+    assert job.get_status() == JobStatus.QUEUED
+    worker.work(burst=True)
+
+    refused = fetch(job.id, redis_conn)
+    assert refused.get_status() == JobStatus.FAILED
+    assert "ForeignJobRefused" in failure_of(refused) and says in failure_of(refused)
+    assert read_history(redis_conn, settings.key_prefix, "cam-asks") == []  # never processed
+    unknown = read_counts(redis_conn, settings.key_prefix, UNKNOWN_CAMERA)
+    assert unknown.failed == {"foreign_job": 1}
+    assert rq_queue.count == 0  # nothing repeated, retried or left waiting
 
 
 class RequestLog(BaseHTTPRequestHandler):

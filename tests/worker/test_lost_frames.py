@@ -57,7 +57,13 @@ def test_a_frame_started_by_a_worker_that_died_is_settled(
     redis_conn: redis.Redis[bytes],
     settings: Settings,
 ) -> None:
-    dying = FerWorker([rq_queue], connection=redis_conn, serializer=MsgpackSerializer)
+    dying = FerWorker(
+        [rq_queue],
+        settings=worker.settings,
+        pipeline=worker.pipeline,
+        metrics=worker.metrics,
+        connection=redis_conn,
+    )
     dying.prepare_execution(taken)
     dying.prepare_job_execution(taken)  # started; then the process is killed
     registry = rq_queue.started_job_registry

@@ -1,14 +1,16 @@
-"""RQ's bookkeeping in bulk (``worker.bulk``) leaves what RQ's own worker leaves.
+"""The contract with RQ: ``FerWorker`` leaves Redis as RQ's own worker leaves it.
 
-The same frames run through RQ's own ``SimpleWorker`` (one job at a time, RQ's
-``perform_job``) and through ``FerWorker`` (in batches, and a lone frame as a batch of
-one), on the real Redis with the real pipeline; the tests compare what RQ's tools and
-the project's readers see afterwards.
+The same jobs run through RQ's own ``SimpleWorker`` (one job at a time: RQ's
+``perform_job`` calls ``worker.jobs.process_frame``) and through ``FerWorker`` (in
+batches, and a lone frame as a batch of one: ``worker.batch``), on the real Redis with
+the real pipeline; the tests compare the keys, registries, job statuses, results and
+counters that RQ's tools and the project's readers see afterwards.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,15 +19,15 @@ import pytest
 import redis
 from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
-from rq.registry import FinishedJobRegistry, StartedJobRegistry
+from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 
-from common.accounting import read_counts
+from common.accounting import UNKNOWN_CAMERA, read_counts
 from common.results import read_history
 from common.rqjob import FrameJob
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from producer.submit import FrameSubmitter
-from tests.worker import scene_frame
+from tests.worker import BAD_CAMERA, bad_jobs, scene_frame
 from worker.jobs import PROCESS_FRAME
 from worker.rqworker import FerWorker
 
@@ -36,7 +38,8 @@ EXECUTION_ID = re.compile(rb"[0-9a-f]{32}")
 WORKER_NAME = re.compile(rb"worker:[^:]+$")
 MAINTENANCE_MARK = b"rq:clean"  # a worker's throttle on its own sweeps, set once per interval
 TIMESTAMP = re.compile(rb"^\d{4}-\d\d-\d\dT")
-VOLATILE_FIELDS = {b"data", b"description", b"total_working_time"}
+# exc_info: RQ's traceback runs through its own perform_job; the error itself is compared
+VOLATILE_FIELDS = {b"data", b"description", b"total_working_time", b"exc_info"}
 
 
 @pytest.fixture(params=[0, 5], ids=["deleted as they finish", "kept 5 s"])
@@ -93,8 +96,15 @@ def run_frames(
     return [job_id for job_id in ids if job_id]
 
 
+def rqs_own_worker(rq_queue: Queue, connection: redis.Redis[bytes]) -> SimpleWorker:
+    return SimpleWorker(
+        [rq_queue], connection=connection, serializer=MsgpackSerializer, job_class=FrameJob
+    )
+
+
+@pytest.mark.usefixtures("rq_worker_env")
 @pytest.mark.parametrize("batch", [4, 1], ids=["batches", "lone frames"])
-def test_bulk_bookkeeping_leaves_redis_as_rqs_own_worker_does(
+def test_batches_leave_redis_as_rqs_own_worker_does(
     batch: int,
     worker: FerWorker,
     rq_queue: Queue,
@@ -104,10 +114,7 @@ def test_bulk_bookkeeping_leaves_redis_as_rqs_own_worker_does(
     batch_settings: Callable[..., None],
     fer_data_dir: Path,
 ) -> None:
-    rqs_own = SimpleWorker(
-        [rq_queue], connection=redis_conn, serializer=MsgpackSerializer, job_class=FrameJob
-    )
-    run_frames(rqs_own, submitter, fer_data_dir, redis_conn)
+    run_frames(rqs_own_worker(rq_queue, redis_conn), submitter, fer_data_dir, redis_conn)
     by_rq = snapshot(redis_conn)
     history_by_rq = read_history(redis_conn, settings.key_prefix, CAMERA)
     redis_conn.flushdb()
@@ -138,7 +145,54 @@ def test_bulk_bookkeeping_leaves_redis_as_rqs_own_worker_does(
     assert (counts.submitted, counts.processed, counts.settled) == (FRAMES, FRAMES, FRAMES)
 
 
-def test_a_job_waiting_on_a_frame_finished_in_bulk_is_enqueued_and_run(
+def enqueue_mixed(submitter: FrameSubmitter, rq_queue: Queue, data_dir: Path) -> dict[str, str]:
+    """Good, stale and every kind of bad frame job, in one queue; their ids by name."""
+    ids: dict[str, str] = {}
+    for n in range(3):
+        ids[f"good {n}"] = submitter.enqueue(scene_frame(data_dir, CAMERA, n, seed=n)) or ""
+    stale = scene_frame(data_dir, CAMERA, 3, seed=3, captured_at=time.time() - 600)
+    ids["stale"] = submitter.enqueue(stale) or ""
+    for bad in bad_jobs():
+        ids[bad.name] = rq_queue.enqueue_call(PROCESS_FRAME, args=(bad.payload,)).id
+    return ids
+
+
+def last_line(exc_string: str) -> str:
+    """The error a failure's text ends with (its type and message), without the traceback."""
+    return exc_string.strip().splitlines()[-1]
+
+
+def what_rq_says(
+    ids: dict[str, str], rq_queue: Queue, connection: redis.Redis[bytes], prefix: str
+) -> dict[str, Any]:
+    """Per job: its status, registries and the last line of its failure; per camera: counts."""
+    registries = {
+        "started": StartedJobRegistry(queue=rq_queue),
+        "finished": FinishedJobRegistry(queue=rq_queue),
+        "failed": FailedJobRegistry(queue=rq_queue),
+    }
+    jobs: dict[str, Any] = {}
+    for name, job_id in ids.items():
+        if not Job.exists(job_id, connection=connection):
+            jobs[name] = "deleted"
+            continue
+        job = Job.fetch(job_id, connection=connection, serializer=MsgpackSerializer)
+        result = job.latest_result()
+        returned = {k: v for k, v in (job.return_value() or {}).items() if k != "age"}
+        jobs[name] = (
+            job.get_status(),
+            sorted(kind for kind, registry in registries.items() if job_id in registry),
+            last_line(result.exc_string) if result and result.exc_string else returned,
+        )
+    cameras = (CAMERA, BAD_CAMERA, UNKNOWN_CAMERA)
+    counts = {camera: read_counts(connection, prefix, camera) for camera in cameras}
+    return {"jobs": jobs, "counts": counts}
+
+
+@pytest.mark.usefixtures("rq_worker_env")
+@pytest.mark.parametrize("batch", [4, 1], ids=["batches", "lone frames"])
+def test_good_stale_and_bad_jobs_end_as_with_rqs_own_worker(
+    batch: int,
     worker: FerWorker,
     rq_queue: Queue,
     submitter: FrameSubmitter,
@@ -147,20 +201,23 @@ def test_a_job_waiting_on_a_frame_finished_in_bulk_is_enqueued_and_run(
     batch_settings: Callable[..., None],
     fer_data_dir: Path,
 ) -> None:
-    batch_settings(batch_max_frames=4)
-    first, second = (scene_frame(fer_data_dir, CAMERA, frame_number=n, seed=n) for n in (0, 1))
-    first_id = submitter.enqueue(first)
-    submitter.enqueue(second)
-    later = scene_frame(fer_data_dir, "cam-later", frame_number=0, seed=2)
-    dependent = rq_queue.enqueue_call(PROCESS_FRAME, args=(later.encode(),), depends_on=first_id)
-    assert dependent.get_status() == JobStatus.DEFERRED
+    ids = enqueue_mixed(submitter, rq_queue, fer_data_dir)
+    rqs_own_worker(rq_queue, redis_conn).work(burst=True)
+    by_rq = snapshot(redis_conn), what_rq_says(ids, rq_queue, redis_conn, settings.key_prefix)
+    redis_conn.flushdb()
 
+    batch_settings(batch_max_frames=batch)
+    ids = enqueue_mixed(submitter, rq_queue, fer_data_dir)
     worker.work(burst=True)
+    by_worker = snapshot(redis_conn), what_rq_says(ids, rq_queue, redis_conn, settings.key_prefix)
 
-    assert dependent.get_status(refresh=True) == JobStatus.FINISHED
-    if submitter.settings.job_result_ttl == 0:  # the first job and its dependents set: gone
-        assert not redis_conn.exists(f"rq:job:{first_id}", f"rq:job:{first_id}:dependents")
-    assert len(read_history(redis_conn, settings.key_prefix, "cam-later")) == 1
+    assert by_worker[0] == by_rq[0]  # every key, its type, expiry and contents' shape
+    assert by_worker[1]["jobs"] == by_rq[1]["jobs"]
+    assert by_worker[1]["counts"] == by_rq[1]["counts"]
+    counts = by_worker[1]["counts"]
+    assert counts[CAMERA].processed == 3 and counts[CAMERA].dropped == {"stale": 1}
+    assert sum(c.settled for c in counts.values()) == len(ids)  # every job counted once
+    assert redis_conn.llen(rq_queue.intermediate_queue_key) == 0
 
 
 def test_the_workers_own_heartbeat_goes_at_most_once_a_second(

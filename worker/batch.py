@@ -1,0 +1,339 @@
+"""The worker's unit of work, a ``FrameBatch``: from the queue to published results.
+
+A batch of frame jobs goes through four steps, each a plain function below:
+
+1. ``take``: the job RQ dequeued, and up to ``batch_max_frames - 1`` more waiting
+   behind it (taken without blocking, waiting at most ``batch_max_wait`` for them).
+   Each job's frame is decoded, or the job gets the error that fails it: a function
+   other than ``process_frame``, a job that asks RQ for more than calling it
+   (callbacks, webhooks, dependencies, repeats, a rate limit, retries), a frame that
+   does not match the wire schema.
+2. ``start``: every job marked started in RQ, and its frame taken off its camera's
+   pending list, in one round trip.
+3. ``compute``: every member gets its ``Outcome``. A frame older than
+   ``max_frame_age`` is dropped; the other frames go through the pipeline together,
+   their faces classified in one model call. A bad frame fails alone; a frame that
+   breaks the pipeline itself fails alone too (the batch is retried one frame at a time).
+4. ``settle``: every frame's result and counters, and every job's finished or failed
+   state in RQ, in one MULTI: a frame's result, its counters and its job's outcome land
+   together or not at all.
+
+``serve`` runs the four steps for ``FerWorker``. A lone frame is a batch of one on the
+same path. ``serve_alone`` is the same path for a frame job that RQ's own worker runs
+(``worker.jobs.process_frame``): RQ starts and finishes the job, so ``start`` and
+``settle`` only write the frame's own keys.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import redis
+from rq.exceptions import DeserializationError
+from rq.executions import Execution
+from rq.job import Job
+from rq.queue import Queue
+from rq.timeouts import JobTimeoutException
+
+from common import accounting
+from common.accounting import UNKNOWN_CAMERA
+from common.errors import FerStreamError, ForeignJobRefused, SchemaError
+from common.metrics import WorkerMetrics
+from common.rqjob import PROCESS_FRAME
+from common.settings import Settings
+from common.wire import Frame, Result
+from worker import bookkeeping
+from worker.outcome import Dropped, Failed, Outcome, Processed, record_outcome, write_outcome
+from worker.pipeline import FramePipeline
+
+if TYPE_CHECKING:
+    from worker.rqworker import FerWorker
+
+log = logging.getLogger(__name__)
+
+ALLOWED_JOBS = frozenset({PROCESS_FRAME})
+BATCH_POLL_SECONDS = 0.002  # between looks at an empty queue while batch_max_wait runs
+
+
+@dataclass
+class Member:
+    """One job of a batch: the job, its queue, its execution, its frame and its outcome."""
+
+    job: Job
+    queue: Queue
+    frame: Frame | FerStreamError  # decoded when taken, or why the job cannot run
+    execution: Execution | None = None  # RQ's record of this run, from ``start``
+    outcome: Outcome | None = None  # from ``compute``
+
+    @property
+    def camera_id(self) -> str:
+        return self.frame.camera_id if isinstance(self.frame, Frame) else UNKNOWN_CAMERA
+
+
+@dataclass
+class FrameBatch:
+    """Frame jobs served together, in queue order."""
+
+    members: list[Member]
+    reached_at: float = field(default_factory=time.time)  # frames' ages are judged here
+
+
+def serve(worker: FerWorker, job: Job, queue: Queue) -> None:
+    """``job`` (dequeued by RQ from ``queue``) and the jobs waiting behind it, as a batch."""
+    batch = take(worker, job, queue)
+    start(batch, worker.connection, worker.settings, worker)
+    with _time_limit(worker, batch):
+        compute(batch, worker.pipeline, worker.settings, worker.metrics)
+    settle(batch, worker.connection, worker.settings, worker.metrics, worker)
+
+
+def serve_alone(
+    job: Job,
+    frame_bytes: bytes,
+    pipeline: FramePipeline,
+    settings: Settings,
+    metrics: WorkerMetrics,
+) -> dict[str, Any]:
+    """A frame job run by RQ's own worker, as a batch of one: what it returns, or the
+    error that fails it (raised, for RQ to record)."""
+    queue = Queue(job.origin, connection=job.connection, serializer=job.serializer)
+    batch = FrameBatch([Member(job, queue, _decoded(frame_bytes))])
+    start(batch, job.connection, settings, None)
+    compute(batch, pipeline, settings, metrics)
+    settle(batch, job.connection, settings, metrics, None)
+    outcome = _outcome(batch.members[0])
+    if isinstance(outcome, Failed):
+        raise outcome.error
+    return outcome.returned()
+
+
+# -- 1. take ---------------------------------------------------------------------------
+
+
+def take(worker: FerWorker, job: Job, queue: Queue) -> FrameBatch:
+    """``job`` and up to ``batch_max_frames - 1`` more jobs waiting on ``worker``'s queues."""
+    settings = worker.settings
+    more = _take_more(worker, settings.batch_max_frames - 1, settings.batch_max_wait)
+    return FrameBatch([Member(each, its, frame_of(each)) for each, its in [(job, queue), *more]])
+
+
+def _take_more(worker: FerWorker, wanted: int, max_wait: float) -> list[tuple[Job, Queue]]:
+    """Up to ``wanted`` more waiting jobs, waiting at most ``max_wait`` seconds for them."""
+    taken: list[tuple[Job, Queue]] = []
+    deadline = time.monotonic() + max_wait
+    while len(taken) < wanted:
+        try:
+            taken.extend(bookkeeping.take_waiting(worker, wanted - len(taken)))
+        except redis.RedisError as exc:  # serve what was taken; RQ's loop reconnects
+            log.warning("could not take more jobs for a batch: %s", exc)
+            break
+        remaining = deadline - time.monotonic()
+        if len(taken) >= wanted or remaining <= 0:
+            break
+        time.sleep(min(remaining, BATCH_POLL_SECONDS))
+    return taken
+
+
+def frame_of(job: Job) -> Frame | FerStreamError:
+    """The wire ``Frame`` a job carries, or the error that fails the job.
+
+    A job naming any function outside ``ALLOWED_JOBS``, or asking RQ for anything but
+    calling it, is refused before anything it names is imported or its arguments read.
+    """
+    try:
+        func_name = str(job.func_name)
+    except DeserializationError:
+        func_name = "<undecodable job data>"
+    if func_name not in ALLOWED_JOBS:
+        return ForeignJobRefused(
+            f"expected a job function among {sorted(ALLOWED_JOBS)}, got {func_name!r}: refused"
+        )
+    requests = bookkeeping.requests(job)
+    if requests:
+        return ForeignJobRefused(
+            "expected a job without callbacks, webhooks, dependencies, repeats, rate limit "
+            f"or retries, got {', '.join(requests)}: refused"
+        )
+    if len(job.args) != 1 or job.kwargs:
+        return SchemaError(
+            f"expected one argument, the frame's bytes, got {len(job.args)} arguments "
+            f"and keywords {sorted(job.kwargs)}"
+        )
+    return _decoded(job.args[0])
+
+
+def camera_of(job: Job) -> str:
+    """The camera whose frame ``job`` carries, else ``UNKNOWN_CAMERA``."""
+    frame = frame_of(job)
+    return frame.camera_id if isinstance(frame, Frame) else UNKNOWN_CAMERA
+
+
+def _decoded(payload: object) -> Frame | FerStreamError:
+    if not isinstance(payload, bytes):
+        return SchemaError(f"expected the frame's bytes, got {type(payload).__name__}")
+    try:
+        return Frame.decode(payload)
+    except SchemaError as exc:
+        return exc
+
+
+# -- 2. start --------------------------------------------------------------------------
+
+
+def start(
+    batch: FrameBatch,
+    connection: redis.Redis[bytes],
+    settings: Settings,
+    worker: FerWorker | None,
+) -> None:
+    """Take every frame off its camera's pending list and, given the ``worker`` that
+    serves the batch, mark every job started in RQ: one round trip."""
+
+    def take_pending(pipeline: redis.client.Pipeline[bytes]) -> None:
+        for member in batch.members:
+            if isinstance(member.frame, Frame):
+                prefix = settings.key_prefix
+                accounting.take_pending(pipeline, prefix, member.camera_id, member.job.id)
+
+    if worker is None:  # RQ's own worker started the job
+        with connection.pipeline(transaction=False) as pipeline:
+            take_pending(pipeline)
+            pipeline.execute()
+        return
+    started = [(member.job, member.queue) for member in batch.members]
+    executions = bookkeeping.start(worker, started, also=take_pending)
+    for member, execution in zip(batch.members, executions, strict=True):
+        member.execution = execution
+
+
+# -- 3. compute ------------------------------------------------------------------------
+
+
+def compute(
+    batch: FrameBatch, pipeline: FramePipeline, settings: Settings, metrics: WorkerMetrics
+) -> None:
+    """Give every member its outcome; the fresh frames go through ``pipeline`` together."""
+    fresh: list[tuple[Member, Frame]] = []
+    for member in batch.members:
+        frame = member.frame
+        if isinstance(frame, FerStreamError):
+            member.outcome = Failed(member.camera_id, frame.reason, frame)
+        elif batch.reached_at - frame.captured_at > settings.max_frame_age:
+            member.outcome = Dropped(frame.camera_id, "stale", batch.reached_at - frame.captured_at)
+        else:
+            fresh.append((member, frame))
+    if not fresh:
+        return
+    waits = [batch.reached_at - _enqueued_at(member.job, frame) for member, frame in fresh]
+    computed = _process(pipeline, [frame for _, frame in fresh], waits, metrics)
+    for (member, frame), result in zip(fresh, computed, strict=True):
+        member.outcome = _outcome_of(frame, result)
+
+
+def _process(
+    pipeline: FramePipeline,
+    frames: Sequence[Frame],
+    waits: Sequence[float],
+    metrics: WorkerMetrics,
+) -> list[Result | BaseException]:
+    """Each frame's result or error; if the batch breaks the pipeline, one frame at a time."""
+    try:
+        results: list[Result | BaseException] = list(pipeline.process_many(frames, waits))
+    except Exception as exc:
+        if len(frames) == 1:
+            log.exception("a frame failed the pipeline")
+            return [exc]
+        log.exception("a batch of %d frames failed: serving them one by one", len(frames))
+        alone = zip(frames, waits, strict=True)
+        return [_process(pipeline, [frame], [wait], metrics)[0] for frame, wait in alone]
+    metrics.record_batch(len(frames))
+    return results
+
+
+def _outcome_of(frame: Frame, result: Result | BaseException) -> Outcome:
+    if isinstance(result, Result):
+        return Processed(result)
+    reason = result.reason if isinstance(result, FerStreamError) else "internal"
+    return Failed(frame.camera_id, reason, result)
+
+
+def _enqueued_at(job: Job, frame: Frame) -> float:
+    """Unix seconds the job was enqueued (RQ's UTC timestamp), else the frame's capture."""
+    moment: datetime | None = job.enqueued_at
+    if moment is None:
+        return frame.captured_at
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+# -- 4. settle -------------------------------------------------------------------------
+
+
+def settle(
+    batch: FrameBatch,
+    connection: redis.Redis[bytes],
+    settings: Settings,
+    metrics: WorkerMetrics,
+    worker: FerWorker | None,
+) -> None:
+    """Write every member's result and counters and, given the ``worker`` that started
+    the jobs, their finished or failed state in RQ: one MULTI."""
+    outcomes = [_outcome(member) for member in batch.members]
+    ended = [] if worker is None else [_ended(member) for member in batch.members]
+    writing = time.perf_counter()
+    with connection.pipeline() as writes:
+        for each in outcomes:
+            write_outcome(writes, each, settings.key_prefix, settings.results_stream_maxlen)
+        if worker is not None:
+            bookkeeping.finish(worker, ended, writes)
+        writes.execute()
+    bookkeeping.release_slots(ended)
+    written, published_at = time.perf_counter() - writing, time.time()
+    for member, each in zip(batch.members, outcomes, strict=True):
+        record_outcome(metrics, each, written, published_at)
+        if worker is not None and isinstance(each, Failed):
+            _report_failure(worker, member.job, each)
+
+
+def _outcome(member: Member) -> Outcome:
+    if member.outcome is None:
+        raise RuntimeError(f"job {member.job.id} was settled before it was computed")
+    return member.outcome
+
+
+def _ended(member: Member) -> bookkeeping.Ended:
+    outcome = _outcome(member)
+    if member.execution is None:
+        raise RuntimeError(f"job {member.job.id} was settled before it was started")
+    if isinstance(outcome, Failed):
+        return bookkeeping.Ended(member.job, member.execution, failure=outcome.describe())
+    return bookkeeping.Ended(member.job, member.execution, value=outcome.returned())
+
+
+def _report_failure(worker: FerWorker, job: Job, failed: Failed) -> None:
+    """Log a failed job; pass it to the worker's exception handlers as RQ does."""
+    error = failed.error
+    if isinstance(error, ForeignJobRefused):
+        log.warning("job %s: %s", job.id, error)
+        return
+    worker.handle_exception(job, type(error), error, error.__traceback__)
+
+
+def _time_limit(worker: FerWorker, batch: FrameBatch) -> contextlib.AbstractContextManager[Any]:
+    """RQ's death penalty for the batch: the shortest timeout among its jobs (-1: none)."""
+    default = worker.queue_class.DEFAULT_TIMEOUT
+    timeouts = [member.job.timeout or default for member in batch.members]
+    bounded = [timeout for timeout in timeouts if timeout > 0]
+    first = batch.members[0].job.id
+    timeout = min(bounded) if bounded else -1
+    penalty: contextlib.AbstractContextManager[Any] = worker.death_penalty_class(
+        timeout, JobTimeoutException, job_id=first
+    )
+    return penalty
