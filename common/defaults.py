@@ -68,6 +68,9 @@ DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "fer2013"
 
 # Worker pool
 DEFAULT_CONCURRENCY = 1
+# How long a command that starts workers (demo, analyze, bench) waits for them to load the
+# model and listen: several processes importing it at once on a shared two-core machine.
+DEFAULT_WORKER_START_TIMEOUT_SECONDS = 300.0
 # How often a worker sweeps RQ's registries (one worker per interval does it), settling
 # frames lost with a dead worker. With a job result TTL above 0, RQ's own 10 minutes
 # lets ids of expired finished jobs pile up in its finished-job registry, ~130 bytes a

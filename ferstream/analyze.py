@@ -21,6 +21,7 @@ import numpy.typing as npt
 import redis
 
 from common.accounting import read_counts
+from common.defaults import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_FRAME_SIDE
 from common.results import follow
 from common.settings import Settings
 from common.wire import EMOTIONS, Result
@@ -47,8 +48,8 @@ class AnalyzeOptions:
     out: Path
     table: Path | None = None  # .csv or .jsonl
     in_flight: int = 8
-    jpeg_quality: int = 90
-    max_side: int = 1280
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY
+    max_side: int = DEFAULT_MAX_FRAME_SIDE
 
 
 def analyze_video(

@@ -33,7 +33,6 @@ import os
 import platform
 import shutil
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -44,13 +43,12 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from rq import Queue, Worker
 
 from common.connection import connect
+from common.defaults import DEFAULT_WORKER_START_TIMEOUT_SECONDS
 from common.errors import FerStreamError
 from common.metrics_server import temporary_multiprocess_dir
 from common.redis_server import EmbeddedRedis
-from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from ferstream.bench_load import IDLE_PHASE_SECONDS, LoadDriver
 from ferstream.bench_reference import (
@@ -71,7 +69,6 @@ FAIR_FAST_FPS = 30.0
 FAIR_SLOW_FPS = 2.0
 FAIR_OVERLOAD = 1.5  # the fast camera offers at least this much of the pool's saturation
 DEFAULT_OUT = Path("reports/bench")
-WORKER_START_TIMEOUT = 300.0
 SETTLE_MARGIN_SECONDS = 2.0
 FLAT_WINDOW_SECONDS = 60.0  # of settled overload: job churn makes memory swing ~2 MiB
 SHARED_MACHINE_NOTE = (
@@ -324,7 +321,7 @@ def _running_pool(
     ):
         threading.Thread(target=pool.supervise, args=(stop,), daemon=True).start()
         try:
-            _wait_for_pool(connection, pool, workers)
+            pool.wait_until_serving(connection, workers, DEFAULT_WORKER_START_TIMEOUT_SECONDS)
             yield pool
         finally:
             stop.set()
@@ -342,23 +339,6 @@ def _saturate(
     calls, frames = (a - b for a, b in zip(model_calls(pool.metrics_dir), before, strict=True))
     result["frames_per_model_call"] = round(frames / calls, 2) if calls else None
     return result
-
-
-def _wait_for_pool(connection: redis.Redis[bytes], pool: WorkerPool, count: int) -> None:
-    """Until ``count`` of this pool's processes (not an earlier pool's) serve the queue."""
-    queue = Queue(pool.settings.queue_name, connection=connection, serializer=MsgpackSerializer)
-    deadline = time.monotonic() + WORKER_START_TIMEOUT
-    while True:
-        pids = set(pool.pids)
-        listening = [w for w in Worker.all(queue=queue) if w.pid in pids]
-        if len(listening) >= count:
-            return
-        if time.monotonic() > deadline:
-            raise FerStreamError(
-                f"expected {count} workers within {WORKER_START_TIMEOUT:.0f}s, "
-                f"got {len(listening)}; see the worker logs"
-            )
-        time.sleep(0.5)
 
 
 def _version(package: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from common import defaults
 from common.errors import FerStreamError
 from common.settings import Settings
 
@@ -85,12 +86,18 @@ def worker(concurrency: int | None, burst: bool, metrics_port: int | None) -> No
     required=True,
     help="webcam index, video file, rtsp/http URL, image folder, or scenes:PATH",
 )
-@click.option("--fps", type=float, default=10.0, show_default=True, help="target frames/s")
-@click.option("--jpeg-quality", type=int, default=85, show_default=True)
+@click.option(
+    "--fps",
+    type=float,
+    default=defaults.DEFAULT_TARGET_FPS,
+    show_default=True,
+    help="target frames/s",
+)
+@click.option("--jpeg-quality", type=int, default=defaults.DEFAULT_JPEG_QUALITY, show_default=True)
 @click.option(
     "--max-side",
     type=int,
-    default=1280,
+    default=defaults.DEFAULT_MAX_FRAME_SIDE,
     show_default=True,
     help="downscale frames so the longer side is at most this",
 )

@@ -18,6 +18,7 @@ from typing import Any
 import redis
 
 from common.accounting import read_counts
+from common.defaults import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_FRAME_SIDE
 from common.errors import FerStreamError, SourceError
 from common.keys import results_stream
 from common.results import follow
@@ -30,7 +31,6 @@ from producer.submit import FrameSubmitter
 
 log = logging.getLogger(__name__)
 
-WORKER_START_TIMEOUT = 240.0
 DRAIN_SECONDS = 15.0
 PRINT_EVERY = 2.0
 
@@ -41,8 +41,8 @@ class DemoOptions:
     duration: float = 30.0
     fps: float = 4.0  # per camera
     source: str | None = None  # default: synthetic scenes from settings.data_dir
-    jpeg_quality: int = 85
-    max_side: int = 1280
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY
+    max_side: int = DEFAULT_MAX_FRAME_SIDE
     report: Path | None = None
 
 

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 import redis
 
 from common.connection import connect
+from common.defaults import DEFAULT_WORKER_START_TIMEOUT_SECONDS
 from common.redis_server import EmbeddedRedis
 from common.settings import Settings
 from worker.pool import WorkerPool, wait_for_workers
-
-WORKER_START_TIMEOUT = 240.0
 
 
 @dataclass(frozen=True)
@@ -51,5 +50,7 @@ def local_stack(
             stack.callback(stop.set)
             threading.Thread(target=pool.supervise, args=(stop,), daemon=True).start()
             say(f"starting {workers} worker(s), loading the model (logs in {log_dir}) ...")
-        wait_for_workers(connection, settings, max(1, workers), WORKER_START_TIMEOUT)
+        wait_for_workers(
+            connection, settings, max(1, workers), DEFAULT_WORKER_START_TIMEOUT_SECONDS
+        )
         yield LocalStack(settings, connection, pool, log_dir)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,6 +152,12 @@ class WorkerPool:
                 process.wait()
             self._forget(process.pid)
 
+    def wait_until_serving(
+        self, connection: redis.Redis[bytes], count: int, timeout: float
+    ) -> None:
+        """Block until ``count`` of this pool's processes (not an earlier pool's) listen."""
+        wait_for_workers(connection, self.settings, count, timeout, among=lambda: set(self.pids))
+
     def __enter__(self) -> WorkerPool:
         return self.start()
 
@@ -159,12 +166,26 @@ class WorkerPool:
 
 
 def wait_for_workers(
-    connection: redis.Redis[bytes], settings: Settings, count: int, timeout: float
+    connection: redis.Redis[bytes],
+    settings: Settings,
+    count: int,
+    timeout: float,
+    among: Callable[[], Collection[int]] | None = None,
 ) -> None:
-    """Block until ``count`` workers listen on the queue (their model is loaded by then)."""
+    """Block until ``count`` workers listen on the queue (their model is loaded by then);
+    with ``among``, only workers whose process id it returns count."""
     queue = Queue(settings.queue_name, connection=connection, serializer=MsgpackSerializer)
     deadline = time.monotonic() + timeout
-    while Worker.count(connection=connection, queue=queue) < count:
+    while _listening(connection, queue, among) < count:
         if time.monotonic() > deadline:
             raise FerStreamError(f"expected {count} workers within {timeout:.0f}s; see worker logs")
         time.sleep(0.5)
+
+
+def _listening(
+    connection: redis.Redis[bytes], queue: Queue, among: Callable[[], Collection[int]] | None
+) -> int:
+    if among is None:
+        return Worker.count(connection=connection, queue=queue)
+    pids = among()
+    return sum(worker.pid in pids for worker in Worker.all(connection=connection, queue=queue))
