@@ -298,7 +298,8 @@ def bench_detect(
     out: Path,
 ) -> None:
     """Haar face recall against milliseconds per frame, over a grid of detector settings."""
-    from ferstream.bench_detect import DetectBenchOptions, DetectGrid, run_detect_bench
+    from ferstream.bench.detect import DetectGrid
+    from ferstream.bench.detect_report import DetectBenchOptions, run_detect_bench
 
     grid = DetectGrid(
         tuple(c.strip() for c in cascades.split(",") if c.strip()),
@@ -344,7 +345,7 @@ def bench(
     out: Path,
 ) -> None:
     """The real stack under offered load, against the notebook loop, `fer` and the floor."""
-    from ferstream.bench import BenchOptions, run_bench
+    from ferstream.bench.suite import BenchOptions, run_bench
 
     options = BenchOptions.preset(
         quick,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,17 +12,32 @@ import redis
 from click.testing import CliRunner
 
 from common.settings import Settings
-from ferstream.bench_detect import (
+from ferstream.bench.detect import (
     DetectConfig,
     DetectScore,
     best_within_budget,
     pareto_front,
     recommend,
 )
-from ferstream.bench_reference import FER_PACKAGE, fer_available, run_reference
-from ferstream.bench_report import evaluate_targets
-from ferstream.bench_scenes import labelled_frames
-from ferstream.bench_tables import throughput_table
+from ferstream.bench.load import STAGES
+from ferstream.bench.reference import FER_PACKAGE, fer_available, run_reference
+from ferstream.bench.report import write_report
+from ferstream.bench.results import (
+    BenchMeta,
+    BenchReport,
+    CameraAccount,
+    LoadRun,
+    MemoryRange,
+    Percentiles,
+    ReferenceRun,
+    References,
+    SaturationRun,
+    Skipped,
+    Watched,
+)
+from ferstream.bench.scenes import labelled_frames
+from ferstream.bench.tables import throughput_table
+from ferstream.bench.targets import evaluate_targets
 from ferstream.cli import main
 from tests.ferstream import cli_env
 
@@ -121,50 +137,107 @@ def test_quick_bench_on_one_worker_writes_its_report_and_accounts_for_every_fram
     assert not list(redis_conn.scan_iter(match="ferstream-bench-*"))  # a shared Redis is left clean
 
 
-def _report(fer: dict[str, Any] | None) -> dict[str, Any]:
-    """A report of 2 workers at 80 frames/s (40 per core), recall 0.9, with ``fer``'s entry."""
+_META = BenchMeta(
+    date="2025-01-01 00:00 UTC",
+    cpu_count=2,
+    load_avg_1m=0.0,
+    python="3.11",
+    versions={},
+    note="",
+    detection="",
+    queueing="",
+    model="model.keras",
+    flip_tta=False,
+    scenes=1,
+    cameras=2,
+    workers=[2],
+    duration_s=2.5,
+    overload_duration_s=2.5,
+    saturation_s=1.0,
+    warmup_s=0.0,
+    reference_s=1.0,
+    max_frame_age_s=2.0,
+    job_result_ttl_s=0,
+    batch_max_frames=4,
+    batch_max_wait_s=0.0,
+    saturation_method="",
+    load_workers=2,
+)
+
+
+def _pool_run(run: str, processed: int = 100, recall: float = 0.9) -> dict[str, Any]:
+    """What every run of a hand-made report shares: exact accounting, nothing sampled."""
     return {
-        "saturation": {
-            "2": {
-                "run": "sat2",
-                "frames_per_s": 80.0,
-                "faces_per_s": 160.0,
-                "face_recall": 0.9,
-                "identity_holds": True,
-            }
-        },
-        "references": {} if fer is None else {"fer": fer},
-        "loads": [
-            {
-                "run": "load50",
-                "load_pct": 50,
-                "latency_ms": {"p99": 40.0},
-                "face_recall": 0.9,
-                "processed": 100,
-                "identity_holds": True,
-            }
-        ],
+        "cpu_ms_per_frame": {},
+        "run": run,
+        "drained": True,
+        "submitted": processed,
+        "processed": processed,
+        "dropped": {},
+        "failed": {},
+        "results_read": processed,
+        "latency_ms": Percentiles(),
+        "stage_ms": dict.fromkeys(STAGES, Percentiles()),
+        "overhead_ms": Percentiles(),
+        "face_recall": recall,
+        "label_accuracy": None,
+        "cameras": {},
+        "identity_holds": True,
+        "watched": Watched({}, MemoryRange(0.0, 0.0, 0.0), 0.0, None, None, None, [], 0.0),
     }
+
+
+def _report(fer: ReferenceRun | Skipped | None) -> BenchReport:
+    """A report of 2 workers at 80 frames/s (40 per core), recall 0.9, with ``fer``'s entry."""
+    saturation = SaturationRun(
+        **_pool_run("sat2"),
+        workers=2,
+        backlog=0,
+        idle_phases=1,
+        dry_phases=0,
+        window_s=1.0,
+        frames_per_s=80.0,
+        faces_per_s=160.0,
+    )
+    load = LoadRun(
+        **(_pool_run("load50") | {"latency_ms": Percentiles(p99=40.0)}),
+        offered_fps=40.0,
+        submitted_fps=40.0,
+        processed_fps=40.0,
+        faces_per_s=80.0,
+        duration_s=2.5,
+        load_pct=50,
+    )
+    return BenchReport(
+        meta=_META,
+        references=References(fer=fer),
+        saturation={"2": saturation},
+        loads=[load],
+    )
+
+
+def _reference(frames_per_s: float, face_recall: float, faces_per_s: float) -> ReferenceRun:
+    return ReferenceRun("fer", 1, 100, 200, frames_per_s, faces_per_s, 1.0, face_recall)
 
 
 @pytest.mark.parametrize(
     ("fer", "measured", "met"),
     [
-        ({"frames_per_s": 12.0, "face_recall": 0.76}, "= 3.33 x; recall 0.9 vs 0.76", True),
-        ({"frames_per_s": 20.0, "face_recall": 0.76}, "40.00 / 20.0 frames/s per core", False),
-        ({"frames_per_s": 12.0, "face_recall": 0.95}, "recall 0.9 vs 0.95", False),
-        ({"skipped": "the `fer` package is not installed"}, "installed; `./dev bench`", None),
+        (_reference(12.0, 0.76, 20.0), "= 3.33 x; recall 0.9 vs 0.76", True),
+        (_reference(20.0, 0.76, 20.0), "40.00 / 20.0 frames/s per core", False),
+        (_reference(12.0, 0.95, 20.0), "recall 0.9 vs 0.95", False),
+        (Skipped("the `fer` package is not installed"), "installed; `./dev bench`", None),
         (None, "--no-references", None),
     ],
 )
 def test_fer_target_judges_per_core_throughput_and_recall_or_says_why_not_run(
-    fer: dict[str, Any] | None, measured: str, met: bool | None
+    fer: ReferenceRun | Skipped | None, measured: str, met: bool | None
 ) -> None:
-    report = _report(None if fer is None else {**fer, "faces_per_s": 20.0})
+    report = _report(fer)
 
-    row = next(t for t in evaluate_targets(report) if "`fer` package" in t["target"])
+    row = next(t for t in evaluate_targets(report) if "`fer` package" in t.target)
 
-    assert measured in row["measured"] and row["met"] is met
+    assert measured in row.measured and row.met is met
     listed = any("| the `fer` package | 1 |" in line for line in throughput_table(report))
     assert listed == (met is not None)
 
@@ -183,13 +256,40 @@ def test_fer_reference_runs_the_fer_package_when_it_loads(fer_data_dir: Path) ->
 
 
 def test_the_fer_keras_run_is_shown_beside_the_judged_default() -> None:
-    report = _report({"frames_per_s": 20.0, "face_recall": 0.76, "faces_per_s": 30.0})
-    keras = {"frames_per_s": 12.5, "face_recall": 0.76, "faces_per_s": 19.0}
-    report["references"]["fer_keras"] = keras
+    report = _report(_reference(20.0, 0.76, 30.0))
+    keras = _reference(12.5, 0.76, 19.0)
+    report = replace(report, references=replace(report.references, fer_keras=keras))
 
-    row = next(t for t in evaluate_targets(report) if "`fer` package" in t["target"])
+    row = next(t for t in evaluate_targets(report) if "`fer` package" in t.target)
 
-    assert row["met"] is False  # judged on the default: 40 / 20 = 2.0 x
-    assert "its Keras model, `use_tflite=False`: 12.5 frames/s, 3.20 x" in row["measured"]
+    assert row.met is False  # judged on the default: 40 / 20 = 2.0 x
+    assert "its Keras model, `use_tflite=False`: 12.5 frames/s, 3.20 x" in row.measured
     table = "\n".join(throughput_table(report))
     assert "| the `fer` package, its Keras model | 1 | 12.5 |" in table
+
+
+def test_a_report_is_written_as_json_markdown_and_figures(tmp_path: Path) -> None:
+    camera = CameraAccount(10, 9, {"stale": 1}, {}, 0, 9, True, 4.0, Percentiles(p50=20.0))
+    fair = replace(
+        _report(None).loads[0],
+        run="fair",
+        load_pct=None,
+        cameras={"fair-c0": camera, "fair-c1": replace(camera, offered_fps=2.0)},
+    )
+    report = replace(_report(Skipped("not installed")), fairness=fair)
+    report = replace(report, targets=evaluate_targets(report))
+
+    paths = write_report(report, tmp_path)
+
+    written = json.loads((tmp_path / "bench.json").read_text())
+    assert written["saturation"]["2"]["frames_per_s"] == 80.0
+    assert written["loads"][0]["load_pct"] == 50 and "load_pct" not in written["fairness"]
+    assert written["fairness"]["cameras"]["fair-c1"]["offered_fps"] == 2.0
+    assert "offered_fps" not in written["saturation"]["2"]["cameras"]  # a backlog has no rate
+    assert written["loads"][0]["redis_used_mb"] == {"start": 0.0, "max": 0.0, "end": 0.0}
+    assert written["references"]["fer"] == {"skipped": "not installed"}
+    markdown = (tmp_path / "bench.md").read_text()
+    assert "| 50% |" in markdown and "| fair-c1 | 2 |" in markdown
+    for name in ("bench-latency.png", "bench-throughput.png"):
+        assert (tmp_path / name).read_bytes().startswith(PNG_MAGIC)
+    assert len(paths) == 4

@@ -2,7 +2,7 @@
 
 Procedure, in one run on the same labelled scenes:
 
-1. **References** (``ferstream.bench_reference``): the source notebook's loop and the
+1. **References** (``ferstream.bench.reference``): the source notebook's loop and the
    ``fer`` package (when it loads here; ``./dev bench`` installs it) in one process each,
    then the compute floor (the worker's own pipeline, no queue) in 1 and 2 processes;
    one thread each.
@@ -32,10 +32,8 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import threading
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -45,13 +43,10 @@ from typing import Any
 import redis
 
 from common.connection import connect
-from common.defaults import DEFAULT_WORKER_START_TIMEOUT_SECONDS
 from common.errors import FerStreamError
-from common.metrics_server import temporary_multiprocess_dir
-from common.redis_server import EmbeddedRedis
 from common.settings import Settings
-from ferstream.bench_load import IDLE_PHASE_SECONDS, LoadDriver
-from ferstream.bench_reference import (
+from ferstream.bench.load import IDLE_PHASE_SECONDS, LoadDriver
+from ferstream.bench.reference import (
     FER_KERAS,
     FER_PACKAGE,
     FLOOR,
@@ -59,9 +54,20 @@ from ferstream.bench_reference import (
     fer_available,
     run_reference,
 )
-from ferstream.bench_report import evaluate_targets, report_markdown, write_report
-from ferstream.bench_scenes import LabelledFrame, labelled_frames
-from ferstream.bench_watch import Watcher, model_calls
+from ferstream.bench.report import report_markdown, write_report
+from ferstream.bench.results import (
+    BenchMeta,
+    BenchReport,
+    LoadRun,
+    ReferenceRun,
+    References,
+    SaturationRun,
+    Skipped,
+)
+from ferstream.bench.scenes import LabelledFrame, labelled_frames
+from ferstream.bench.stack import broker, running_pool
+from ferstream.bench.targets import evaluate_targets
+from ferstream.bench.watch import Watcher, model_calls
 from worker.pool import WorkerPool
 
 DEFAULT_LOADS = (25, 50, 75, 100, 150, 200)
@@ -122,7 +128,7 @@ class BenchOptions:
 
 def run_bench(
     settings: Settings, options: BenchOptions, say: Callable[[str], None] = print
-) -> dict[str, Any]:
+) -> BenchReport:
     """Run the benchmark, write its report under ``options.out``, print and return it."""
     if not options.workers or min(options.workers) < 1:
         raise FerStreamError(f"bench workers: expected counts >= 1, got {options.workers}")
@@ -131,41 +137,46 @@ def run_bench(
     say(f"generating {options.scenes} labelled scenes from {settings.data_dir} ...")
     frames = labelled_frames(settings.data_dir, options.scenes, seed=options.seed)
     settle = settings.job_result_ttl + settings.max_frame_age + SETTLE_MARGIN_SECONDS
-    report: dict[str, Any] = {
-        "meta": _meta(settings, options, settle),
-        "references": _references(frames, settings, options, say) if options.references else {},
-        "saturation": {},
-        "loads": [],
-        "fairness": None,
-        "batching_off": None,
-    }
+    meta = _meta(settings, options, settle)
+    references = _references(frames, settings, options, say) if options.references else None
+    saturation: dict[str, SaturationRun] = {}
+    loads: list[LoadRun] = []
+    fairness: LoadRun | None = None
+    batching_off: SaturationRun | None = None
     with ExitStack() as stack:
-        settings = _broker(stack, settings, say)
+        settings = broker(stack, settings, say)
         assert settings.redis_url is not None
         connection = connect(settings.redis_url)
         watcher = Watcher(connection, settle).start()
         stack.callback(watcher.stop)
         log_dir = str(options.out / "logs")
         for workers in sorted(set(options.workers)):
-            with _running_pool(connection, settings, workers, log_dir, say) as pool:
+            with running_pool(connection, settings, workers, log_dir, say) as pool:
                 watcher.pids = lambda pool=pool: pool.pids  # type: ignore[misc]
                 driver = LoadDriver(connection, pool.settings, frames, watcher, options.cameras)
                 say(f"saturation, {workers} worker(s): {options.saturation_seconds:g} s ...")
                 run = _saturate(driver, pool, options)
-                report["saturation"][str(workers)] = run
+                saturation[str(workers)] = run
                 say(
-                    f"  {run['frames_per_s']} frames/s, {run['faces_per_s']} faces/s, "
-                    f"{run['frames_per_model_call']} frames per model call"
+                    f"  {run.frames_per_s} frames/s, {run.faces_per_s} faces/s, "
+                    f"{run.frames_per_model_call} frames per model call"
                 )
                 if workers == max(options.workers):
-                    report["loads"] = _loads(driver, run["frames_per_s"], options, settle, say)
-                    report["fairness"] = _fairness(driver, run["frames_per_s"], options, say)
+                    loads = _loads(driver, run.frames_per_s, options, settle, say)
+                    fairness = _fairness(driver, run.frames_per_s, options, say)
         if settings.batch_max_frames > 1:
-            report["batching_off"] = _batching_off(
+            batching_off = _batching_off(
                 connection, settings, frames, watcher, options, log_dir, say
             )
-    report["meta"]["load_workers"] = max(options.workers)
-    report["targets"] = evaluate_targets(report)
+    report = BenchReport(
+        meta=replace(meta, load_workers=max(options.workers)),
+        references=references or References(),
+        saturation=saturation,
+        loads=loads,
+        fairness=fairness,
+        batching_off=batching_off,
+    )
+    report = replace(report, targets=evaluate_targets(report))
     write_report(report, options.out)
     say(report_markdown(report))
     say(f"report written to {options.out}/")
@@ -177,21 +188,21 @@ def _references(
     settings: Settings,
     options: BenchOptions,
     say: Callable[[str], None],
-) -> dict[str, Any]:
+) -> References:
     seconds = options.reference_seconds
     logs = options.out / "logs"
     say(f"reference: notebook loop, 1 process, {seconds:g} s (after loading TensorFlow) ...")
-    notebook = run_reference(NOTEBOOK, frames, settings, 1, seconds, logs).to_json()
-    say(f"  {notebook['frames_per_s']} frames/s, recall {notebook['face_recall']}")
+    notebook = run_reference(NOTEBOOK, frames, settings, 1, seconds, logs).reported()
+    say(f"  {notebook.frames_per_s} frames/s, recall {notebook.face_recall}")
     fer = _fer_reference(FER_PACKAGE, frames, settings, seconds, logs, say)
     fer_keras = _fer_reference(FER_KERAS, frames, settings, seconds, logs, say)
     floors = {}
     for processes in sorted(set(options.workers)):
         say(f"reference: compute floor, {processes} process(es), {seconds:g} s ...")
-        run = run_reference(FLOOR, frames, settings, processes, seconds, logs)
-        floors[str(processes)] = run.to_json()
-        say(f"  {floors[str(processes)]['frames_per_s']} frames/s")
-    return {"notebook": notebook, "fer": fer, "fer_keras": fer_keras, "floor": floors}
+        floor = run_reference(FLOOR, frames, settings, processes, seconds, logs).reported()
+        floors[str(processes)] = floor
+        say(f"  {floor.frames_per_s} frames/s")
+    return References(notebook=notebook, fer=fer, fer_keras=fer_keras, floor=floors)
 
 
 def _fer_reference(
@@ -201,9 +212,9 @@ def _fer_reference(
     seconds: float,
     logs: Path,
     say: Callable[[str], None],
-) -> dict[str, Any]:
+) -> ReferenceRun | Skipped:
     """The ``fer`` package's run (``name``: its default TFLite model, or its Keras model),
-    or ``{"skipped": why}``.
+    or why it was skipped.
 
     An optional package never fails the bench: the report says what was missing instead.
     """
@@ -211,14 +222,14 @@ def _fer_reference(
     if skipped is None:
         say(f"reference: {name}, 1 process, {seconds:g} s (after loading it) ...")
         try:
-            fer = run_reference(name, frames, settings, 1, seconds, logs).to_json()
+            fer = run_reference(name, frames, settings, 1, seconds, logs).reported()
         except FerStreamError as exc:
             skipped = f"its run failed ({str(exc).splitlines()[0]}); see {logs}/{name}-1-0.log"
         else:
-            say(f"  {fer['frames_per_s']} frames/s, recall {fer['face_recall']}")
+            say(f"  {fer.frames_per_s} frames/s, recall {fer.face_recall}")
             return fer
     say(f"reference: {name} skipped: {skipped}")
-    return {"skipped": skipped}
+    return Skipped(skipped)
 
 
 def _loads(
@@ -227,19 +238,19 @@ def _loads(
     options: BenchOptions,
     settle: float,
     say: Callable[[str], None],
-) -> list[dict[str, Any]]:
+) -> list[LoadRun]:
     steps = []
     for load in options.loads:
         duration = options.load_duration(load, settle)
         offered = saturation * load / 100.0
         say(f"load {load}%: {offered:.1f} frames/s for {duration:g} s ...")
         step = driver.offered(f"load{load}", offered, duration)
-        step.update(load_pct=load, workers=max(options.workers))
-        latency = step["latency_ms"]
+        step = replace(step, load_pct=load, workers=max(options.workers))
+        latency = step.latency_ms
         say(
-            f"  done {step['processed_fps']} frames/s, p50 {latency['p50']} p99 {latency['p99']}"
-            f" ms, dropped {sum(step['dropped'].values())}, "
-            f"accounting {'exact' if step['identity_holds'] else 'BROKEN'}"
+            f"  done {step.processed_fps} frames/s, p50 {latency.p50} p99 {latency.p99}"
+            f" ms, dropped {sum(step.dropped.values())}, "
+            f"accounting {'exact' if step.identity_holds else 'BROKEN'}"
         )
         steps.append(step)
     return steps
@@ -247,15 +258,15 @@ def _loads(
 
 def _fairness(
     driver: LoadDriver, saturation: float, options: BenchOptions, say: Callable[[str], None]
-) -> dict[str, Any]:
+) -> LoadRun:
     fast = max(FAIR_FAST_FPS, FAIR_OVERLOAD * saturation)
     say(
         f"fairness: a {fast:.0f} fps camera beside a {FAIR_SLOW_FPS:g} fps one, "
         f"{options.duration:g} s ..."
     )
     run = driver.mixed("fair", [fast, FAIR_SLOW_FPS], options.duration)
-    for camera, counts in run["cameras"].items():
-        say(f"  {camera}: {counts['processed']} of {counts['submitted']} processed")
+    for camera, counts in run.cameras.items():
+        say(f"  {camera}: {counts.processed} of {counts.submitted} processed")
     return run
 
 
@@ -267,69 +278,22 @@ def _batching_off(
     options: BenchOptions,
     log_dir: str,
     say: Callable[[str], None],
-) -> dict[str, Any]:
+) -> SaturationRun:
     """The largest pool's saturation with one frame per model call."""
     workers = max(options.workers)
     unbatched = settings.with_changes(batch_max_frames=1)
-    with _running_pool(connection, unbatched, workers, log_dir, say) as pool:
+    with running_pool(connection, unbatched, workers, log_dir, say) as pool:
         watcher.pids = lambda: pool.pids
         driver = LoadDriver(connection, pool.settings, frames, watcher, options.cameras)
         say(f"saturation, {workers} worker(s), micro-batching off: ...")
         run = _saturate(driver, pool, options, f"sat{workers}w-nobatch")
-        say(f"  {run['frames_per_s']} frames/s, {run['faces_per_s']} faces/s")
+        say(f"  {run.frames_per_s} frames/s, {run.faces_per_s} faces/s")
     return run
-
-
-def _broker(stack: ExitStack, settings: Settings, say: Callable[[str], None]) -> Settings:
-    """Settings on a Redis of the run's own, or on ``REDIS_URL`` with its own queue and prefix."""
-    external = bool(settings.redis_url)
-    if not external:
-        server = stack.enter_context(EmbeddedRedis())
-        settings = settings.with_changes(redis_url=server.url)
-        say(f"embedded Redis on {server.url}")
-    name = f"ferstream-bench-{uuid.uuid4().hex[:8]}"
-    settings = settings.with_changes(queue_name=name, key_prefix=name)
-    if external:
-        assert settings.redis_url is not None
-        stack.callback(_forget_keys, connect(settings.redis_url), settings)
-    return settings
-
-
-def _forget_keys(connection: redis.Redis[bytes], settings: Settings) -> None:
-    """Delete the run's counters, streams and queue on a shared Redis (jobs expire alone)."""
-    for pattern in (f"{settings.key_prefix}:*", f"rq:*:{settings.queue_name}"):
-        for key in connection.scan_iter(match=pattern, count=500):
-            connection.delete(key)
-    connection.srem("rq:queues", f"rq:queue:{settings.queue_name}")
-
-
-@contextmanager
-def _running_pool(
-    connection: redis.Redis[bytes],
-    settings: Settings,
-    workers: int,
-    log_dir: str,
-    say: Callable[[str], None],
-) -> Iterator[WorkerPool]:
-    """A pool of ``workers`` processes, one thread each, with every one listening."""
-    pool_settings = settings.with_changes(concurrency=workers, threads_per_worker=1)
-    stop = threading.Event()
-    say(f"starting {workers} worker(s) (logs in {log_dir}) ...")
-    with (
-        temporary_multiprocess_dir() as metrics_dir,
-        WorkerPool(pool_settings, log_dir=log_dir, metrics_dir=metrics_dir) as pool,
-    ):
-        threading.Thread(target=pool.supervise, args=(stop,), daemon=True).start()
-        try:
-            pool.wait_until_serving(connection, workers, DEFAULT_WORKER_START_TIMEOUT_SECONDS)
-            yield pool
-        finally:
-            stop.set()
 
 
 def _saturate(
     driver: LoadDriver, pool: WorkerPool, options: BenchOptions, run: str | None = None
-) -> dict[str, Any]:
+) -> SaturationRun:
     """``driver.saturation`` for ``pool``, with the frames its workers served per model call."""
     assert pool.metrics_dir is not None
     before = model_calls(pool.metrics_dir)
@@ -337,8 +301,7 @@ def _saturate(
         pool.settings.concurrency, options.warmup_seconds, options.saturation_seconds, run
     )
     calls, frames = (a - b for a, b in zip(model_calls(pool.metrics_dir), before, strict=True))
-    result["frames_per_model_call"] = round(frames / calls, 2) if calls else None
-    return result
+    return replace(result, frames_per_model_call=round(frames / calls, 2) if calls else None)
 
 
 def _version(package: str) -> str:
@@ -348,44 +311,44 @@ def _version(package: str) -> str:
         return "-"
 
 
-def _meta(settings: Settings, options: BenchOptions, settle: float) -> dict[str, Any]:
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu_count": os.cpu_count(),
-        "load_avg_1m": round(os.getloadavg()[0], 2),
-        "python": platform.python_version(),
-        "versions": {
+def _meta(settings: Settings, options: BenchOptions, settle: float) -> BenchMeta:
+    return BenchMeta(
+        date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        cpu_count=os.cpu_count(),
+        load_avg_1m=round(os.getloadavg()[0], 2),
+        python=platform.python_version(),
+        versions={
             p: _version(p) for p in ("tensorflow", "keras", "opencv-python-headless", "rq", "fer")
         },
-        "note": SHARED_MACHINE_NOTE,
-        "detection": (
+        note=SHARED_MACHINE_NOTE,
+        detection=(
             f"cascade {settings.detect_cascade}, scale {settings.detect_scale_factor:g}, "
             f"neighbours {settings.detect_min_neighbors}, "
             f"min face {settings.detect_min_face_size} px, downscale {settings.detect_downscale:g}"
         ),
-        "queueing": (
+        queueing=(
             f"at most {settings.max_pending_per_camera} pending frames per camera "
             f"({settings.overflow_policy}), max frame age {settings.max_frame_age:g} s"
         ),
-        "model": settings.model_path.name,
-        "flip_tta": settings.flip_tta,
-        "scenes": options.scenes,
-        "cameras": options.cameras,
-        "workers": list(options.workers),
-        "duration_s": options.duration,
-        "overload_duration_s": options.load_duration(max(options.loads, default=0), settle),
-        "saturation_s": options.saturation_seconds,
-        "warmup_s": options.warmup_seconds,
-        "reference_s": options.reference_seconds,
-        "max_frame_age_s": settings.max_frame_age,
-        "job_result_ttl_s": settings.job_result_ttl,
-        "batch_max_frames": settings.batch_max_frames,
-        "batch_max_wait_s": settings.batch_max_wait,
-        "saturation_method": (
+        model=settings.model_path.name,
+        flip_tta=settings.flip_tta,
+        scenes=options.scenes,
+        cameras=options.cameras,
+        workers=list(options.workers),
+        duration_s=options.duration,
+        overload_duration_s=options.load_duration(max(options.loads, default=0), settle),
+        saturation_s=options.saturation_seconds,
+        warmup_s=options.warmup_seconds,
+        reference_s=options.reference_seconds,
+        max_frame_age_s=settings.max_frame_age,
+        job_result_ttl_s=settings.job_result_ttl,
+        batch_max_frames=settings.batch_max_frames,
+        batch_max_wait_s=settings.batch_max_wait,
+        saturation_method=(
             "results published while only the workers and Redis ran: top-ups of the "
             f"backlog (to {IDLE_PHASE_SECONDS * 1.5:g} s of work) alternate with "
             f"{IDLE_PHASE_SECONDS:g} s idle phases that are measured, "
             f"{options.saturation_seconds:g} s of them after {options.warmup_seconds:g} s "
             "of warm-up; a phase that ran out of frames is left out; no frame goes stale"
         ),
-    }
+    )

@@ -35,7 +35,8 @@ from typing import Any
 
 from common.errors import FerStreamError
 from common.settings import Settings
-from ferstream.bench_scenes import LabelledFrame, matched_faces
+from ferstream.bench.results import ReferenceRun
+from ferstream.bench.scenes import LabelledFrame, matched_faces
 
 NOTEBOOK = "notebook"
 FLOOR = "floor"
@@ -82,17 +83,29 @@ class ReferenceResult:
     def recall(self) -> float | None:
         return self.matched / self.true_faces if self.true_faces else None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "processes": self.processes,
-            "frames": self.frames,
-            "faces": self.faces,
-            "frames_per_s": round(self.frames_per_s, 2),
-            "faces_per_s": round(self.faces_per_s, 2),
-            "cpu_fraction": round(self.cpu_fraction, 2),
-            "face_recall": None if self.recall is None else round(self.recall, 3),
-        }
+    def reported(self) -> ReferenceRun:
+        """As the report shows it: rates rounded."""
+        return ReferenceRun(
+            name=self.name,
+            processes=self.processes,
+            frames=self.frames,
+            faces=self.faces,
+            frames_per_s=round(self.frames_per_s, 2),
+            faces_per_s=round(self.faces_per_s, 2),
+            cpu_fraction=round(self.cpu_fraction, 2),
+            face_recall=None if self.recall is None else round(self.recall, 3),
+        )
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """What one reference process reports back."""
+
+    frames: int
+    faces: int
+    seconds: float
+    cpu: float
+    boxes: dict[int, list[Box]]  # by frame position: what it found there
 
 
 def run_reference(
@@ -150,10 +163,10 @@ def _run_children(
     processes: int,
     seconds: float,
     logs: Path,
-) -> list[dict[str, Any]]:
+) -> list[ChildRun]:
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(processes + 1)
-    outputs: multiprocessing.Queue[dict[str, Any]] = context.Queue()
+    outputs: multiprocessing.Queue[ChildRun] = context.Queue()
     children = [
         context.Process(
             target=_child,
@@ -187,18 +200,18 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def _combine(
-    name: str, processes: int, parts: list[dict[str, Any]], frames: list[LabelledFrame]
+    name: str, processes: int, parts: list[ChildRun], frames: list[LabelledFrame]
 ) -> ReferenceResult:
     found: dict[int, list[Box]] = {}
     for part in parts:
-        found.update(part["boxes"])
+        found.update(part.boxes)
     return ReferenceResult(
         name=name,
         processes=processes,
-        frames=sum(p["frames"] for p in parts),
-        faces=sum(p["faces"] for p in parts),
-        frames_per_s=sum(p["frames"] / p["seconds"] for p in parts),
-        cpu_fraction=sum(p["cpu"] / p["seconds"] for p in parts) / len(parts),
+        frames=sum(p.frames for p in parts),
+        faces=sum(p.faces for p in parts),
+        frames_per_s=sum(p.frames / p.seconds for p in parts),
+        cpu_fraction=sum(p.cpu / p.seconds for p in parts) / len(parts),
         true_faces=sum(len(frames[i].truth) for i in found),
         matched=sum(matched_faces(boxes, frames[i].truth) for i, boxes in found.items()),
     )
@@ -246,15 +259,7 @@ def _child(
     for position in mine:  # off the clock: recall over every scene, as the pool is scored
         if position not in boxes:
             boxes[position] = detect(inputs[position])
-    outputs.put(
-        {
-            "frames": count,
-            "faces": faces,
-            "seconds": elapsed,
-            "cpu": cpu,
-            "boxes": boxes,
-        }
-    )
+    outputs.put(ChildRun(frames=count, faces=faces, seconds=elapsed, cpu=cpu, boxes=boxes))
 
 
 def _notebook(frames: list[LabelledFrame]) -> Reference:

@@ -13,7 +13,8 @@ import itertools
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -24,8 +25,16 @@ from common.keys import results_stream
 from common.results import follow, read_history
 from common.settings import Settings
 from common.wire import Result
-from ferstream.bench_scenes import LabelledFrame
-from ferstream.bench_watch import Watcher
+from ferstream.bench.results import (
+    CameraAccount,
+    LoadRun,
+    Percentiles,
+    PoolRun,
+    Reasons,
+    SaturationRun,
+)
+from ferstream.bench.scenes import LabelledFrame
+from ferstream.bench.watch import Watcher
 from ferstream.scoring import Scoreboard
 from producer.submit import FrameSubmitter
 
@@ -141,7 +150,7 @@ class LoadDriver:
 
     def saturation(
         self, workers: int, warmup: float, window: float, run: str | None = None
-    ) -> dict[str, Any]:
+    ) -> SaturationRun:
         """Pool capacity: how fast the workers and Redis alone work off a backlog.
 
         The references read their frames from memory, while the benchmark's producers
@@ -191,13 +200,10 @@ class LoadDriver:
             needed = (waiting - left) / (end - begin) * IDLE_PHASE_SECONDS * 1.5
             backlog = min(most, max(backlog, math.ceil(needed)))
         reader = StreamReader(self.connection, self.settings.key_prefix, cameras)
-        summary = self._finish(run, cameras, reader, sent, started, time.time() - started)
-        done = [
-            r
-            for r in summary.pop("_results")
-            if any(begin <= r.published_at <= end for begin, end in phases)
-        ]
-        summary.update(
+        summary, results = self._finish(run, cameras, reader, sent, started, time.time() - started)
+        done = [r for r in results if any(begin <= r.published_at <= end for begin, end in phases)]
+        return SaturationRun(
+            **summary.common(),
             workers=workers,
             backlog=backlog,
             idle_phases=len(phases),
@@ -206,13 +212,12 @@ class LoadDriver:
             frames_per_s=round(len(done) / measured, 2),
             faces_per_s=round(sum(len(r.faces) for r in done) / measured, 2),
         )
-        return summary
 
-    def offered(self, run: str, frames_per_s: float, duration: float) -> dict[str, Any]:
+    def offered(self, run: str, frames_per_s: float, duration: float) -> LoadRun:
         """``frames_per_s`` in all, split evenly over the cameras, for ``duration`` seconds."""
         return self.mixed(run, [frames_per_s / self.cameras] * self.cameras, duration)
 
-    def mixed(self, run: str, rates: list[float], duration: float) -> dict[str, Any]:
+    def mixed(self, run: str, rates: list[float], duration: float) -> LoadRun:
         """One camera per entry of ``rates`` (frames/s each), for ``duration`` seconds."""
         cameras = self._camera_ids(run, len(rates))
         collector = ResultCollector(self.connection, self.settings.key_prefix, cameras)
@@ -233,22 +238,24 @@ class LoadDriver:
             thread.start()
         for thread in threads:
             thread.join()
-        summary = self._finish(run, cameras, collector, sent, start, duration)
-        results = summary.pop("_results")
+        summary, results = self._finish(run, cameras, collector, sent, start, duration)
         in_window = [r for r in results if start <= r.published_at <= start + duration]
-        for camera, rate in zip(cameras, rates, strict=True):
-            summary["cameras"][camera].update(
+        accounts = {
+            camera: replace(
+                summary.cameras[camera],
                 offered_fps=round(rate, 2),
                 latency_ms=_percentiles([r.latency for r in results if r.camera_id == camera]),
             )
-        summary.update(
+            for camera, rate in zip(cameras, rates, strict=True)
+        }
+        return LoadRun(
+            **(summary.common() | {"cameras": accounts}),
             offered_fps=round(sum(rates), 2),
-            submitted_fps=round(summary["submitted"] / duration, 2),
+            submitted_fps=round(summary.submitted / duration, 2),
             processed_fps=round(len(in_window) / duration, 2),
             faces_per_s=round(sum(len(r.faces) for r in in_window) / duration, 2),
             duration_s=duration,
         )
-        return summary
 
     def _produce(
         self,
@@ -283,8 +290,9 @@ class LoadDriver:
         sent: Submissions,
         start: float,
         duration: float,
-    ) -> dict[str, Any]:
-        """Drain, stop watching, read every result and counter, check the accounting."""
+    ) -> tuple[PoolRun, list[Result]]:
+        """Drain, stop watching, read every result and counter, check the accounting: the
+        run's summary, and the results it read."""
         drained = self._drain(cameras)
         self._await_results(collector, cameras)
         watched = self.watcher.end(start, duration)
@@ -298,28 +306,29 @@ class LoadDriver:
             board.add(result)
         cams = {c: _camera_summary(counts[c], results, queued) for c in cameras}
         settled = sum(c.settled for c in counts.values())
-        return {
-            "cpu_ms_per_frame": {
+        scores = board.summary()
+        summary = PoolRun(
+            cpu_ms_per_frame={
                 name: None if spent is None else round(1000.0 * spent / max(1, settled), 2)
-                for name, spent in watched["cpu_seconds"].items()
+                for name, spent in watched.cpu_seconds.items()
             },
-            "run": run,
-            "drained": drained,
-            "submitted": sum(c.submitted for c in counts.values()),
-            "processed": sum(c.processed for c in counts.values()),
-            "dropped": _merge(c.dropped for c in counts.values()),
-            "failed": _merge(c.failed for c in counts.values()),
-            "results_read": len(results),
-            "latency_ms": _percentiles(board.latencies),
-            "stage_ms": {s: _percentiles(board.stages.get(s, [])) for s in STAGES},
-            "overhead_ms": _percentiles(_overheads(results)),
-            "face_recall": board.summary()["face_recall"],
-            "label_accuracy": board.summary()["label_accuracy"],
-            "cameras": cams,
-            "identity_holds": all(c["identity_holds"] for c in cams.values()),
-            **watched,
-            "_results": results,
-        }
+            run=run,
+            drained=drained,
+            submitted=sum(c.submitted for c in counts.values()),
+            processed=sum(c.processed for c in counts.values()),
+            dropped=_merge(c.dropped for c in counts.values()),
+            failed=_merge(c.failed for c in counts.values()),
+            results_read=len(results),
+            latency_ms=_percentiles(board.latencies),
+            stage_ms={s: _percentiles(board.stages.get(s, [])) for s in STAGES},
+            overhead_ms=_percentiles(_overheads(results)),
+            face_recall=scores["face_recall"],
+            label_accuracy=scores["label_accuracy"],
+            cameras=cams,
+            identity_holds=all(c.identity_holds for c in cams.values()),
+            watched=watched,
+        )
+        return summary, results
 
     def _drain(self, cameras: list[str]) -> bool:
         """Wait until every submitted frame of ``cameras`` is settled; False on timeout."""
@@ -340,23 +349,23 @@ class LoadDriver:
             time.sleep(POLL_SECONDS)
 
 
-def _camera_summary(counts: CameraCounts, results: list[Result], queued: int) -> dict[str, Any]:
+def _camera_summary(counts: CameraCounts, results: list[Result], queued: int) -> CameraAccount:
     """One camera's counts and whether submitted = processed + dropped + failed + pending."""
     read = sum(1 for r in results if r.camera_id == counts.camera_id)
     pending = counts.submitted - counts.settled
-    return {
-        "submitted": counts.submitted,
-        "processed": counts.processed,
-        "dropped": dict(counts.dropped),
-        "failed": dict(counts.failed),
-        "pending": pending,
-        "results_read": read,
+    return CameraAccount(
+        submitted=counts.submitted,
+        processed=counts.processed,
+        dropped=dict(counts.dropped),
+        failed=dict(counts.failed),
+        pending=pending,
+        results_read=read,
         # after a drain nothing may be pending, and every processed frame was published and read
-        "identity_holds": pending == 0 and queued == 0 and read == counts.processed,
-    }
+        identity_holds=pending == 0 and queued == 0 and read == counts.processed,
+    )
 
 
-def _merge(parts: Any) -> dict[str, int]:
+def _merge(parts: Iterable[Reasons]) -> Reasons:
     merged: dict[str, int] = {}
     for part in parts:
         for reason, amount in part.items():
@@ -369,13 +378,13 @@ def _overheads(results: list[Result]) -> list[float]:
     return [max(0.0, r.latency - r.timings.queue_wait - r.timings.total) for r in results]
 
 
-def _percentiles(seconds: list[float]) -> dict[str, float | None]:
+def _percentiles(seconds: list[float]) -> Percentiles:
     if not seconds:
-        return {"p50": None, "p95": None, "p99": None, "max": None}
+        return Percentiles()
     values = np.asarray(seconds) * 1000.0
-    return {
-        "p50": round(float(np.percentile(values, 50)), 1),
-        "p95": round(float(np.percentile(values, 95)), 1),
-        "p99": round(float(np.percentile(values, 99)), 1),
-        "max": round(float(values.max()), 1),
-    }
+    return Percentiles(
+        p50=round(float(np.percentile(values, 50)), 1),
+        p95=round(float(np.percentile(values, 95)), 1),
+        p99=round(float(np.percentile(values, 99)), 1),
+        max=round(float(values.max()), 1),
+    )

@@ -1,4 +1,5 @@
-"""``ferstream bench-detect``: Haar face recall against milliseconds, over a grid of settings.
+"""Haar face recall against milliseconds, over a grid of settings, and the settings to pick
+(``ferstream bench-detect``; its report: ``ferstream.bench.detect_report``).
 
 Every setting runs through ``worker.detector.HaarFaceDetector`` (the worker's own code)
 on the same labelled 640x480 scenes, decoded from JPEG as a worker decodes them, with
@@ -14,18 +15,16 @@ the fastest that finds at least as many faces with no more false ones.
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from common.settings import Settings
-from ferstream.bench_scenes import LabelledFrame, labelled_frames, matched_faces
-from producer.scenes import FACE_SIDE_RANGE
+from ferstream.bench.scenes import LabelledFrame, matched_faces
 from worker.detector import HaarFaceDetector
 
 HAAR_WINDOW = 24  # pixels: the frontal-face cascade's own window, its smallest detection
@@ -119,21 +118,57 @@ class DetectScore:
     def false_positives_per_frame(self) -> float:
         return (self.found - self.matched) / max(1, self.frames)
 
+    def row(self) -> DetectRow:
+        """This setting's line of the report."""
+        config = self.config
+        return DetectRow(
+            cascade=config.cascade,
+            scale_factor=config.scale_factor,
+            min_neighbors=config.min_neighbors,
+            min_face_size=config.min_face_size,
+            downscale=config.downscale,
+            cascade_name=config.cascade_name,
+            smallest_face_px=config.smallest_face,
+            ms_mean=round(self.ms, 3),
+            ms_p95=round(1000.0 * float(np.percentile(self.seconds, 95)), 3),
+            cpu_ms_mean=round(1000.0 * self.cpu_seconds / max(1, self.frames), 3),
+            recall=round(self.recall, 4),
+            false_positives_per_frame=round(self.false_positives_per_frame, 4),
+            frames=self.frames,
+            true_faces=self.true_faces,
+            found=self.found,
+            matched=self.matched,
+        )
+
+
+@dataclass(frozen=True)
+class DetectRow:
+    """One setting's line of the report: its configuration, speed and recall."""
+
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("pareto", "reason")
+
+    cascade: str
+    scale_factor: float
+    min_neighbors: int
+    min_face_size: int
+    downscale: float
+    cascade_name: str
+    smallest_face_px: int
+    ms_mean: float
+    ms_p95: float
+    cpu_ms_mean: float
+    recall: float
+    false_positives_per_frame: float
+    frames: int
+    true_faces: int
+    found: int
+    matched: int
+    pareto: bool | None = None  # in the table of every setting: on the Pareto front
+    reason: str | None = None  # for a pick: why it was picked
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            **asdict(self.config),
-            "cascade_name": self.config.cascade_name,
-            "smallest_face_px": self.config.smallest_face,
-            "ms_mean": round(self.ms, 3),
-            "ms_p95": round(1000.0 * float(np.percentile(self.seconds, 95)), 3),
-            "cpu_ms_mean": round(1000.0 * self.cpu_seconds / max(1, self.frames), 3),
-            "recall": round(self.recall, 4),
-            "false_positives_per_frame": round(self.false_positives_per_frame, 4),
-            "frames": self.frames,
-            "true_faces": self.true_faces,
-            "found": self.found,
-            "matched": self.matched,
-        }
+        data = asdict(self)
+        return {k: v for k, v in data.items() if k not in self.OPTIONAL or v is not None}
 
 
 def measure_grid(
@@ -234,138 +269,3 @@ def recommend(
         f"({reference.false_positives_per_frame:.3f}): {reference.ms / pick.ms:.1f}x faster "
         "than the notebook's detection"
     )
-
-
-@dataclass(frozen=True)
-class DetectBenchOptions:
-    scenes: int = 150
-    seed: int = 0
-    grid: DetectGrid = DetectGrid()
-    budget_ms: float = DEFAULT_BUDGET_MS
-    out: Path = Path("reports/bench-detect")
-
-
-def run_detect_bench(
-    settings: Settings,
-    options: DetectBenchOptions,
-    say: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Measure the grid, write ``bench-detect.json``, ``.md`` and ``.png``; return the report."""
-    frames = labelled_frames(settings.data_dir, options.scenes, seed=options.seed)
-    configs = options.grid.configs()
-    say(f"{len(configs)} settings x {len(frames)} scenes, OpenCV on one thread ...")
-
-    def progress(done: int, total: int) -> None:
-        if done == total or done % max(1, total // 10) == 0:
-            say(f"  {done}/{total} scenes")
-
-    scores = measure_grid(frames, configs, settings, progress)
-    report = build_report(scores, settings, options)
-    write_report(report, scores, options.out)
-    say(report_markdown(report))
-    return report
-
-
-def _as_config(settings: Settings) -> DetectConfig:
-    return DetectConfig(
-        settings.detect_cascade,
-        settings.detect_scale_factor,
-        settings.detect_min_neighbors,
-        settings.detect_min_face_size,
-        settings.detect_downscale,
-    )
-
-
-def build_report(
-    scores: Sequence[DetectScore], settings: Settings, options: DetectBenchOptions
-) -> dict[str, Any]:
-    current = next((s for s in scores if s.config == _as_config(settings)), None)
-    notebook = next((s for s in scores if s.config == NOTEBOOK_DETECTION), None)
-    pick, why = recommend(scores, notebook, options.budget_ms)
-    fast, fast_why = best_within_budget(scores, options.budget_ms)
-    front = {id(s) for s in pareto_front(scores)}
-    rows = [{**s.to_json(), "pareto": id(s) in front} for s in sorted(scores, key=lambda s: s.ms)]
-    return {
-        "scenes": options.scenes,
-        "seed": options.seed,
-        "frame_size": [640, 480],
-        "true_faces": scores[0].true_faces if scores else 0,
-        "match_iou": 0.3,
-        "opencv_threads": 1,
-        "budget_ms": options.budget_ms,
-        "current_default": current.to_json() if current else asdict(_as_config(settings)),
-        "notebook": notebook.to_json() if notebook else None,
-        "recommended": {**pick.to_json(), "reason": why},
-        "best_within_budget": {**fast.to_json(), "reason": fast_why},
-        "results": rows,
-        "note": "timings from a shared machine: compare settings with each other, "
-        "not with another run",
-    }
-
-
-def write_report(report: dict[str, Any], scores: Sequence[DetectScore], out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench-detect.json").write_text(json.dumps(report, indent=2))
-    (out / "bench-detect.md").write_text(report_markdown(report))
-    from ferstream.bench_plots import plot_detect
-
-    plot_detect(scores, report, out / "bench-detect.png")
-
-
-def _label(row: dict[str, Any]) -> str:
-    return (
-        f"{Path(row['cascade']).stem.removeprefix('haarcascade_frontalface_')}, "
-        f"sf {row['scale_factor']:g}, mn {row['min_neighbors']}, min {row['min_face_size']}, "
-        f"ds {row['downscale']:g}"
-    )
-
-
-def _summary(row: dict[str, Any]) -> str:
-    return (
-        f"{_label(row)}: recall {row['recall']:.3f}, {row['ms_mean']:.1f} ms, "
-        f"{row['false_positives_per_frame']:.3f} false positives per frame"
-    )
-
-
-def report_markdown(report: dict[str, Any]) -> str:
-    pick, fast = report["recommended"], report["best_within_budget"]
-    current = report["current_default"]
-    lines = [
-        "# Haar detection: recall against time",
-        "",
-        f"{report['scenes']} synthetic 640x480 scenes ({report['true_faces']} faces, FER2013 test "
-        f"split, seed {report['seed']}), JPEG-decoded as a worker does; a face is found at "
-        f"IoU >= {report['match_iou']}. OpenCV on one thread, through "
-        "`worker.detector.HaarFaceDetector`. ms = mean wall-clock per frame; cpu ms = the "
-        "thread's CPU time (close to ms on an idle machine). "
-        f"*{report['note']}.*",
-        "",
-        f"**Recommended**: {_summary(pick)}. Why: {pick['reason']}.",
-        "",
-        f"Best recall within {report['budget_ms']:g} ms: {_summary(fast)}. Why: {fast['reason']}.",
-        "",
-    ]
-    if "recall" in current:
-        lines += [f"Current default: {_summary(current)}.", ""]
-    if report.get("notebook"):
-        lines += [f"Source notebook's detection: {_summary(report['notebook'])}.", ""]
-    lines += [
-        "`smallest face` is what a setting can really find, in full-frame pixels: the "
-        f"cascade's window is {HAAR_WINDOW} px, so a minimum size below "
-        f"{HAAR_WINDOW} / downscale changes nothing. The scenes' faces are "
-        f"{FACE_SIDE_RANGE[0]}-{FACE_SIDE_RANGE[1]} px wide (a webcam at 1-2 m): a camera "
-        "showing smaller faces needs a smaller minimum. * marks the Pareto front.",
-        "",
-        "| cascade | scale | neigh. | min size | downscale | smallest face | ms | ms p95 "
-        "| cpu ms | recall | FP/frame | |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :-: |",
-    ]
-    lines += [
-        f"| {r['cascade_name']} | {r['scale_factor']:g} | {r['min_neighbors']} | "
-        f"{r['min_face_size']} | "
-        f"{r['downscale']:g} | {r['smallest_face_px']} | {r['ms_mean']:.1f} | {r['ms_p95']:.1f} "
-        f"| {r['cpu_ms_mean']:.1f} | {r['recall']:.3f} | {r['false_positives_per_frame']:.3f} "
-        f"| {'*' if r['pareto'] else ''} |"
-        for r in report["results"]
-    ]
-    return "\n".join(lines) + "\n"

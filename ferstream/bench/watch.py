@@ -9,12 +9,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import redis
 
 from common.metrics_server import multiprocess_registry
+from ferstream.bench.results import MemoryRange, Watched
 
 MIB = 1024 * 1024
 SAMPLE_SECONDS = 0.25
@@ -129,7 +129,7 @@ class Watcher:
             "bench": times.user + times.system,
         }
 
-    def end(self, start: float, duration: float) -> dict[str, Any]:
+    def end(self, start: float, duration: float) -> Watched:
         """Memory figures for the run begun last, whose load lasted ``duration`` from ``start``."""
         with self._lock:
             samples = self._samples[self._mark :]
@@ -141,21 +141,16 @@ class Watcher:
                 rss[pid] = max(rss.get(pid, 0), value)
         growth, peaks, flat = self._flatness(samples, start, duration)
         cpu_now = self._cpu()
-        cpu = {name: _spent(was, cpu_now[name]) for name, was in self._cpu_mark.items()}
-        return {
-            "cpu_seconds": cpu,
-            "redis_used_mb": {
-                "start": _mib(used[0]),
-                "max": _mib(max(used)),
-                "end": _mib(used[-1]),
-            },
-            "redis_peak_mb": _mib(int(info["used_memory_peak"])),
-            "redis_growth_mb_per_min": growth,
-            "redis_settled_peaks_mb": peaks,
-            "redis_flat": flat,
-            "worker_rss_mb": [_mib(v) for v in rss.values()],
-            "load_avg_1m": round(os.getloadavg()[0], 2),
-        }
+        return Watched(
+            cpu_seconds={name: _spent(was, cpu_now[name]) for name, was in self._cpu_mark.items()},
+            redis_used_mb=MemoryRange(_mib(used[0]), _mib(max(used)), _mib(used[-1])),
+            redis_peak_mb=_mib(int(info["used_memory_peak"])),
+            redis_growth_mb_per_min=growth,
+            redis_settled_peaks_mb=peaks,
+            redis_flat=flat,
+            worker_rss_mb=[_mib(v) for v in rss.values()],
+            load_avg_1m=round(os.getloadavg()[0], 2),
+        )
 
     def _flatness(
         self, samples: list[tuple[float, int, dict[int, int]]], start: float, duration: float
