@@ -14,6 +14,8 @@ A batch of frame jobs goes through four steps, each a plain function below:
    ``max_frame_age`` is dropped; the other frames go through the pipeline together,
    their faces classified in one model call. A bad frame fails alone; a frame that
    breaks the pipeline itself fails alone too (the batch is retried one frame at a time).
+   A batch that runs past the shortest timeout of its jobs is cut short: its frames
+   without an outcome fail as ``timeout``, and the worker goes on.
 4. ``settle``: every frame's result and counters, and every job's finished or failed
    state in RQ, in one MULTI: a frame's result, its counters and its job's outcome land
    together or not at all.
@@ -59,6 +61,7 @@ log = logging.getLogger(__name__)
 
 ALLOWED_JOBS = frozenset({PROCESS_FRAME})
 BATCH_POLL_SECONDS = 0.002  # between looks at an empty queue while batch_max_wait runs
+TIMED_OUT = "timeout"  # the counted reason of frames whose batch ran past its jobs' timeout
 
 
 @dataclass
@@ -88,8 +91,12 @@ def serve(worker: FerWorker, job: Job, queue: Queue) -> None:
     """``job`` (dequeued by RQ from ``queue``) and the jobs waiting behind it, as a batch."""
     batch = take(worker, job, queue)
     start(batch, worker.connection, worker.settings, worker)
-    with _time_limit(worker, batch):
-        compute(batch, worker.pipeline, worker.settings, worker.metrics)
+    try:
+        with _time_limit(worker, batch):
+            compute(batch, worker.pipeline, worker.settings, worker.metrics)
+    except JobTimeoutException as exc:
+        log.error("a batch of %d frames ran past its time limit: %s", len(batch.members), exc)
+        fail_uncomputed(batch, TIMED_OUT, exc)
     settle(batch, worker.connection, worker.settings, worker.metrics, worker)
 
 
@@ -236,6 +243,13 @@ def compute(
         member.outcome = _outcome_of(frame, result)
 
 
+def fail_uncomputed(batch: FrameBatch, reason: str, error: BaseException) -> None:
+    """Fail every member still without an outcome (its compute was cut short)."""
+    for member in batch.members:
+        if member.outcome is None:
+            member.outcome = Failed(member.camera_id, reason, error)
+
+
 def _process(
     pipeline: FramePipeline,
     frames: Sequence[Frame],
@@ -245,6 +259,8 @@ def _process(
     """Each frame's result or error; if the batch breaks the pipeline, one frame at a time."""
     try:
         results: list[Result | BaseException] = list(pipeline.process_many(frames, waits))
+    except JobTimeoutException:  # the batch's time is up: no retry one by one
+        raise
     except Exception as exc:
         if len(frames) == 1:
             log.exception("a frame failed the pipeline")

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import ClassVar
 
 import msgpack
+import numpy as np
+import numpy.typing as npt
 import pytest
 import redis
 from rq import Callback, Queue, RateLimit, Repeat, Retry
@@ -29,6 +32,7 @@ from common.wire import Frame, Result
 from ferstream.scoring import match_faces
 from producer.submit import FrameSubmitter
 from tests.worker import BAD_JOB_NAMES, bad_jobs, scene_frame
+from worker.detector import BoxTuple, FaceDetector
 from worker.jobs import PROCESS_FRAME
 from worker.pipeline import FramePipeline
 from worker.rqworker import FerWorker
@@ -395,3 +399,49 @@ def test_a_burst_of_mixed_jobs_settles_every_count(
     assert (counts.processed, counts.dropped, counts.failed) == (3, {"stale": 1}, {"truncated": 1})
     history = read_history(redis_conn, settings.key_prefix, "cam-mix")
     assert sorted(r.frame_number for _, r in history) == [0, 1, 2]
+
+
+class SlowDetector:
+    """The real detector, after a pause: a frame that takes longer than its job may."""
+
+    def __init__(self, detector: FaceDetector, pause: float) -> None:
+        self.detector, self.pause = detector, pause
+
+    def detect(self, gray: npt.NDArray[np.uint8]) -> list[BoxTuple]:
+        time.sleep(self.pause)
+        return self.detector.detect(gray)
+
+
+def test_a_batch_past_its_time_limit_fails_its_frames_and_the_worker_goes_on(
+    worker: FerWorker,
+    rq_queue: Queue,
+    redis_conn: redis.Redis[bytes],
+    settings: Settings,
+    fer_data_dir: Path,
+    frame_pipeline: FramePipeline,
+    batch_settings: Callable[..., None],
+) -> None:
+    """RQ's job timeout bounds a batch: its frames fail as ``timeout``, counted, and the
+    worker serves the next batch."""
+    worker.pipeline = FramePipeline(
+        SlowDetector(frame_pipeline.detector, pause=1.5),
+        frame_pipeline.classifier,
+        frame_pipeline.settings,
+        frame_pipeline.worker_id,
+    )
+    batch_settings(batch_max_frames=2)
+    payloads = [
+        scene_frame(fer_data_dir, camera_id="cam-slow", frame_number=n, seed=n).encode()
+        for n in range(3)
+    ]
+    limited = [rq_queue.enqueue_call(PROCESS_FRAME, args=(p,), timeout=1).id for p in payloads[:2]]
+    unlimited = rq_queue.enqueue_call(PROCESS_FRAME, args=(payloads[2],)).id
+    worker.work(burst=True)
+
+    for job_id in limited:
+        job = fetch(job_id, redis_conn)
+        assert job.get_status() == JobStatus.FAILED
+        assert "JobTimeoutException" in failure_of(job)
+    assert fetch(unlimited, redis_conn).get_status() == JobStatus.FINISHED
+    counts = read_counts(redis_conn, settings.key_prefix, "cam-slow")
+    assert (counts.processed, counts.failed) == (1, {"timeout": 2})
