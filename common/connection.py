@@ -16,6 +16,9 @@ from common.redis_server import EmbeddedRedis
 from common.settings import Settings
 
 CONNECT_TIMEOUT_SECONDS = 5.0
+# A reply that takes longer means Redis is paused or the network is gone: the call raises
+# redis.TimeoutError instead of hanging. Workers add their blocking dequeue's wait to it.
+SOCKET_TIMEOUT_SECONDS = 10.0
 _SECRET_QUERY_KEYS = frozenset({"password", "username"})
 
 
@@ -40,12 +43,16 @@ def _password(url: str) -> str | None:
         return None
 
 
-def connect(url: str, connect_timeout: float = CONNECT_TIMEOUT_SECONDS) -> redis.Redis[bytes]:
+def connect(
+    url: str,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    socket_timeout: float = SOCKET_TIMEOUT_SECONDS,
+) -> redis.Redis[bytes]:
     """A client for ``url`` that has answered PING; else ``BrokerUnavailable``."""
     where = redacted(url)
     try:
         client: redis.Redis[bytes] = redis.Redis.from_url(
-            url, socket_connect_timeout=connect_timeout
+            url, socket_connect_timeout=connect_timeout, socket_timeout=socket_timeout
         )
     except ValueError as exc:
         raise BrokerUnavailable(

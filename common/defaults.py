@@ -72,10 +72,21 @@ DEFAULT_CONCURRENCY = 1
 # model and listen: several processes importing it at once on a shared two-core machine.
 DEFAULT_WORKER_START_TIMEOUT_SECONDS = 300.0
 # How often a worker sweeps RQ's registries (one worker per interval does it), settling
-# frames lost with a dead worker. With a job result TTL above 0, RQ's own 10 minutes
-# lets ids of expired finished jobs pile up in its finished-job registry, ~130 bytes a
-# frame: at 75 frames/s, 6 MiB before each sweep. Half a minute keeps Redis flat.
-DEFAULT_REGISTRY_SWEEP_SECONDS = 30
+# frames lost with a dead worker. It also bounds Redis memory: with a job result TTL
+# above 0, ids of expired finished jobs pile up in RQ's finished-job registry (~130 bytes
+# a frame) until a sweep. Five seconds settles a lost frame soon after it is abandoned.
+DEFAULT_REGISTRY_SWEEP_SECONDS = 5
+# A started frame whose worker died is settled as failed:abandoned once this long has
+# passed since its batch started (RQ's execution TTL; RQ's own is 90 s). A batch may run
+# for at most this minus BATCH_TIME_MARGIN_SECONDS (worker.batch), so a live worker
+# always settles its frames before they count as abandoned.
+DEFAULT_ABANDON_AFTER_SECONDS = 10
+# A worker's registration in Redis expires this long after its last heartbeat, plus
+# RQ's 60 s; it waits at most this minus 15 s in one blocking dequeue (RQ: 420 s).
+DEFAULT_WORKER_TTL_SECONDS = 20
+# Backoff (first, cap) while a worker waits for Redis to come back: a ping a second at
+# most once the outage lasts, so work resumes within a second of Redis (RQ's cap: 60 s).
+DEFAULT_WORKER_RECONNECT_BACKOFF_SECONDS = (0.2, 1.0)
 
 # Prometheus metrics endpoints (0: off)
 DEFAULT_METRICS_ADDR = "0.0.0.0"  # scrapeable from another container or host

@@ -43,7 +43,7 @@ def redis_server_executable() -> Path:
     return Path(found)
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind((host, 0))
@@ -94,7 +94,7 @@ class EmbeddedRedis:
         if self._process is not None:
             return self
         for attempt in range(_PORT_ATTEMPTS):
-            self.port = _free_port(self.host)
+            self.port = free_port(self.host)
             folder = Path(tempfile.mkdtemp(prefix="ferstream-redis-"))
             process = self._spawn(folder)
             # stops the server even if the owner forgets to, at garbage collection or exit

@@ -49,6 +49,8 @@ class Settings:
     data_dir: Path = defaults.DEFAULT_DATA_DIR
     concurrency: int = defaults.DEFAULT_CONCURRENCY
     registry_sweep_seconds: int = defaults.DEFAULT_REGISTRY_SWEEP_SECONDS
+    abandon_after_seconds: int = defaults.DEFAULT_ABANDON_AFTER_SECONDS
+    worker_ttl_seconds: int = defaults.DEFAULT_WORKER_TTL_SECONDS
     threads_per_worker: int = 0  # 0: cores divided by concurrency
     metrics_addr: str = defaults.DEFAULT_METRICS_ADDR
     metrics_port: int = defaults.DEFAULT_METRICS_PORT  # worker pool exporter; 0: off
@@ -64,6 +66,14 @@ class Settings:
             "batch_max_frames",
             "registry_sweep_seconds",
         )
+        if self.abandon_after_seconds < 3:
+            raise FerStreamError(
+                f"setting abandon_after_seconds must be >= 3, got {self.abandon_after_seconds!r}"
+            )
+        if self.worker_ttl_seconds < 16:
+            raise FerStreamError(
+                f"setting worker_ttl_seconds must be >= 16, got {self.worker_ttl_seconds!r}"
+            )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise FerStreamError(f"setting {name} must be > 0, got {getattr(self, name)!r}")

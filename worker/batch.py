@@ -14,8 +14,9 @@ A batch of frame jobs goes through four steps, each a plain function below:
    ``max_frame_age`` is dropped; the other frames go through the pipeline together,
    their faces classified in one model call. A bad frame fails alone; a frame that
    breaks the pipeline itself fails alone too (the batch is retried one frame at a time).
-   A batch that runs past the shortest timeout of its jobs is cut short: its frames
-   without an outcome fail as ``timeout``, and the worker goes on.
+   A batch that runs past the shortest timeout of its jobs, or past
+   ``abandon_after_seconds`` less a margin, is cut short: its frames without an outcome
+   fail as ``timeout``, and the worker goes on.
 4. ``settle``: every frame's result and counters, and every job's finished or failed
    state in RQ, in one MULTI: a frame's result, its counters and its job's outcome land
    together or not at all.
@@ -31,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -39,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 from rq.exceptions import DeserializationError
 from rq.executions import Execution
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.timeouts import JobTimeoutException
 
@@ -61,7 +62,11 @@ log = logging.getLogger(__name__)
 
 ALLOWED_JOBS = frozenset({PROCESS_FRAME})
 BATCH_POLL_SECONDS = 0.002  # between looks at an empty queue while batch_max_wait runs
-TIMED_OUT = "timeout"  # the counted reason of frames whose batch ran past its jobs' timeout
+TIMED_OUT = "timeout"  # the counted reason of frames whose batch ran past its time limit
+# A batch ends this long before its frames would count as abandoned (abandon_after_seconds)
+BATCH_TIME_MARGIN_SECONDS = 2
+STARTABLE = frozenset({JobStatus.QUEUED.value, JobStatus.STARTED.value})
+SETTLEABLE = frozenset({JobStatus.STARTED.value})
 
 
 @dataclass
@@ -88,16 +93,66 @@ class FrameBatch:
 
 
 def serve(worker: FerWorker, job: Job, queue: Queue) -> None:
-    """``job`` (dequeued by RQ from ``queue``) and the jobs waiting behind it, as a batch."""
+    """``job`` (dequeued by RQ from ``queue``) and the jobs waiting behind it, as a batch.
+
+    If Redis goes away while the batch starts or settles, the worker waits for it and
+    tries again with the jobs the server still holds in the state that step expects
+    (after a restart that lost its memory, none: nothing of them is counted anywhere).
+    """
     batch = take(worker, job, queue)
-    start(batch, worker.connection, worker.settings, worker)
+    connection, settings = worker.connection, worker.settings
+    if not _through_outages(
+        worker, batch, STARTABLE, lambda: start(batch, connection, settings, worker)
+    ):
+        return
     try:
         with _time_limit(worker, batch):
             compute(batch, worker.pipeline, worker.settings, worker.metrics)
     except JobTimeoutException as exc:
         log.error("a batch of %d frames ran past its time limit: %s", len(batch.members), exc)
         fail_uncomputed(batch, TIMED_OUT, exc)
-    settle(batch, worker.connection, worker.settings, worker.metrics, worker)
+    _through_outages(
+        worker,
+        batch,
+        SETTLEABLE,
+        lambda: settle(batch, connection, settings, worker.metrics, worker),
+    )
+
+
+def _through_outages(
+    worker: FerWorker, batch: FrameBatch, expected: frozenset[str], step: Callable[[], None]
+) -> bool:
+    """Run ``step``; while Redis is unreachable, wait for it, keep the members whose job
+    is still in an ``expected`` state, and run it again. False if nothing is left to do."""
+    while True:
+        try:
+            step()
+            return True
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("a batch of %d frames lost Redis: %s", len(batch.members), exc)
+            if not worker.wait_for_redis(exc):
+                return False  # stopping: a sweep settles its started jobs as abandoned
+            batch.members = _still_known(batch.members, worker.connection, expected)
+            if not batch.members:
+                return False
+
+
+def _still_known(
+    members: list[Member], connection: redis.Redis[bytes], expected: frozenset[str]
+) -> list[Member]:
+    """The members whose job the server holds with a status among ``expected``."""
+    with connection.pipeline(transaction=False) as reads:
+        for member in members:
+            reads.hget(member.job.key, "status")
+        statuses = reads.execute()
+    kept = [m for m, status in zip(members, statuses, strict=True) if _text(status) in expected]
+    if len(kept) < len(members):
+        log.warning("%d of the batch's jobs are gone from Redis", len(members) - len(kept))
+    return kept
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode()
 
 
 def serve_alone(
@@ -343,12 +398,13 @@ def _report_failure(worker: FerWorker, job: Job, failed: Failed) -> None:
 
 
 def _time_limit(worker: FerWorker, batch: FrameBatch) -> contextlib.AbstractContextManager[Any]:
-    """RQ's death penalty for the batch: the shortest timeout among its jobs (-1: none)."""
+    """RQ's death penalty for the batch: the shortest timeout among its jobs, and never
+    past the moment its frames would count as abandoned."""
     default = worker.queue_class.DEFAULT_TIMEOUT
     timeouts = [member.job.timeout or default for member in batch.members]
-    bounded = [timeout for timeout in timeouts if timeout > 0]
+    ceiling = worker.settings.abandon_after_seconds - BATCH_TIME_MARGIN_SECONDS
     first = batch.members[0].job.id
-    timeout = min(bounded) if bounded else -1
+    timeout = min([ceiling, *(timeout for timeout in timeouts if timeout > 0)])
     penalty: contextlib.AbstractContextManager[Any] = worker.death_penalty_class(
         timeout, JobTimeoutException, job_id=first
     )

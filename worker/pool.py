@@ -22,10 +22,12 @@ from pathlib import Path
 import redis
 from rq import Queue, Worker
 
+from common.connection import connect
 from common.errors import FerStreamError
 from common.metrics_server import MULTIPROC_ENV, mark_process_dead, prepare_multiprocess_dir
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
+from worker.reaping import reap
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ STOP_GRACE_SECONDS = 20.0
 class _Slot:
     index: int
     process: subprocess.Popen[bytes] | None = None
+    name: str = ""  # the running process's worker name
     generation: int = 0
     failures: int = 0
     restart_at: float = 0.0
@@ -63,6 +66,7 @@ class WorkerPool:
         self._slots = [_Slot(i) for i in range(settings.concurrency)]
         self._stopping = threading.Event()
         self._host = f"{socket.gethostname()}.{os.getpid()}"
+        self._connection: redis.Redis[bytes] | None = None  # for reaping dead workers
 
     def start(self) -> WorkerPool:
         from worker.model_file import serving_model
@@ -77,6 +81,7 @@ class WorkerPool:
     def _spawn(self, slot: _Slot) -> None:
         slot.generation += 1
         name = f"{self._host}.w{slot.index}.{slot.generation}"
+        slot.name = name
         command = [sys.executable, "-m", "worker", "--name", name]
         if self.burst:
             command.append("--burst")
@@ -106,6 +111,7 @@ class WorkerPool:
             if code == 0 and self.burst:
                 slot.finished = True
                 continue
+            self._reap(slot.name)
             slot.failures += 1
             delay = min(
                 RESTART_BACKOFF_SECONDS[1], RESTART_BACKOFF_SECONDS[0] * 2 ** (slot.failures - 1)
@@ -121,6 +127,15 @@ class WorkerPool:
             if self.burst and all(slot.finished for slot in self._slots):
                 return
             time.sleep(POLL_SECONDS)
+
+    def _reap(self, name: str) -> None:
+        """Settle a dead worker's frames at the next sweep and drop its registration."""
+        try:
+            if self._connection is None:
+                self._connection = connect(str(self.settings.redis_url))
+            reap(self._connection, self.settings, name)
+        except (FerStreamError, redis.RedisError) as exc:  # its TTLs settle it later
+            log.warning("could not reap worker %s now: %s", name, exc)
 
     def _forget(self, pid: int) -> None:
         """Drop an exited worker's live gauges from the pool's metrics."""

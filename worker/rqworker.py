@@ -6,15 +6,17 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
+import redis
 from rq import SimpleWorker
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
 from rq.queue import Queue
 
 from common import accounting
+from common.defaults import DEFAULT_WORKER_RECONNECT_BACKOFF_SECONDS
 from common.metrics import WorkerMetrics
 from common.rqjob import FrameJob
 from common.serializer import MsgpackSerializer
@@ -23,6 +25,9 @@ from worker import batch
 from worker.pipeline import FramePipeline
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 
 HEARTBEAT_MIN_INTERVAL_SECONDS = 1.0
 # RQ's words when it fails a job that a worker took from the queue and never started
@@ -49,9 +54,15 @@ class FerWorker(SimpleWorker):
     them: RQ fails a started job whose worker stopped beating as abandoned, and a job
     taken but never started as stuck; each counts as ``failed:abandoned`` for its camera,
     so submitted = processed + dropped + failed + pending still holds after a crash.
+
+    It rides through Redis outages: where RQ's loop would quit on a lost connection, it
+    waits for Redis with capped backoff (``wait_for_redis``) and goes on; a batch in hand
+    is started or settled once Redis answers, for the jobs the server still knows.
     """
 
     job_class = FrameJob  # frame data saved raw, as producers enqueue it
+    # RQ's own wait for Redis while it dequeues (1 s, doubling): capped as ours
+    max_connection_wait_time = DEFAULT_WORKER_RECONNECT_BACKOFF_SECONDS[1]
 
     def __init__(
         self,
@@ -64,10 +75,12 @@ class FerWorker(SimpleWorker):
     ) -> None:
         options.setdefault("serializer", MsgpackSerializer)
         options.setdefault("maintenance_interval", settings.registry_sweep_seconds)
+        options.setdefault("worker_ttl", settings.worker_ttl_seconds)
         self.settings = settings
         self.pipeline = pipeline
         self.metrics = metrics
         self.heartbeat_sent_at = -math.inf  # time.monotonic() of the last heartbeat sent
+        self.stopping = False  # a stop was requested (SIGINT/SIGTERM)
         super().__init__(list(queues), **options)
         self.push_exc_handler(functools.partial(settle_if_abandoned, self))  # type: ignore[no-untyped-call]
 
@@ -75,6 +88,58 @@ class FerWorker(SimpleWorker):
         """RQ's extension point for running a dequeued job: here, a whole batch."""
         batch.serve(self, job, queue)
         # RQ marks the worker idle as it next listens for jobs
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        """How long a started job's execution lives without a beat: after that, a sweep
+        settles it as abandoned (``abandon_after_seconds``; RQ's own is 90 s)."""
+        return self.settings.abandon_after_seconds
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        """RQ's signal handler for a warm stop; also ends a wait for Redis."""
+        self.stopping = True
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+    def check_for_suspension(self, burst: bool) -> None:
+        self.riding_outages(super().check_for_suspension, burst)
+
+    def run_maintenance_tasks(self) -> None:
+        self.riding_outages(super().run_maintenance_tasks)
+
+    def riding_outages(self, step: Callable[..., T], *args: Any) -> T | None:
+        """``step(*args)``; if Redis is unreachable, wait until it answers and skip it."""
+        try:
+            return step(*args)
+        except REDIS_DOWN as exc:
+            self.wait_for_redis(exc)
+            return None
+
+    def wait_for_redis(self, error: BaseException) -> bool:
+        """Block until Redis answers PING, with capped exponential backoff; False if a
+        stop was requested first. A registration the server lost is made again."""
+        first, cap = DEFAULT_WORKER_RECONNECT_BACKOFF_SECONDS
+        delay, started = first, time.monotonic()
+        log.warning("worker %s lost Redis (%s): waiting for it", self.name, type(error).__name__)
+        while not self.stopping:
+            try:
+                self.connection.ping()
+            except REDIS_DOWN:
+                time.sleep(delay)
+                delay = min(cap, delay * 2)
+                continue
+            self._register_again()
+            log.warning(
+                "worker %s: Redis is back after %.1fs", self.name, time.monotonic() - started
+            )
+            return True
+        return False
+
+    def _register_again(self) -> None:
+        """After a restart that lost the server's memory, register the worker anew."""
+        try:
+            if not self.connection.exists(self.key):
+                self.register_birth()  # type: ignore[no-untyped-call]
+        except (*REDIS_DOWN, ValueError) as exc:
+            log.warning("worker %s could not register again: %s", self.name, exc)
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         """RQ's worker heartbeat, in one round trip, and at most once a second.
@@ -90,6 +155,9 @@ class FerWorker(SimpleWorker):
             return
         if time.monotonic() - self.heartbeat_sent_at < HEARTBEAT_MIN_INTERVAL_SECONDS:
             return
+        self.riding_outages(self._beat)
+
+    def _beat(self) -> None:
         with self.connection.pipeline(transaction=False) as own:
             super().heartbeat(None, own)
             own.execute()

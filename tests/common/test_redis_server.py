@@ -73,7 +73,7 @@ def test_port_taken_is_retried_then_reported_with_the_log_tail(
     monkeypatch: pytest.MonkeyPatch, redis_server: EmbeddedRedis
 ) -> None:
     # every "free" port is the one the session server already holds
-    monkeypatch.setattr("common.redis_server._free_port", lambda host: redis_server.port)
+    monkeypatch.setattr("common.redis_server.free_port", lambda host: redis_server.port)
     with pytest.raises(BrokerUnavailable) as caught:
         EmbeddedRedis().start()
     message = str(caught.value)

@@ -1,0 +1,1 @@
+"""Fault injection against real processes: redis-server, a worker pool and producers."""

@@ -1,0 +1,179 @@
+"""The parts a fault scenario runs and breaks: a redis-server that can be killed, paused
+and restarted on the same port and folder, a ``ferstream worker`` pool and ``ferstream
+produce`` cameras, each a real process on loopback, and the settling they are judged by.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+from rq import Queue, Worker
+
+from common.accounting import CameraCounts, read_counts
+from common.keys import pending_list
+from common.redis_server import free_port, redis_server_executable
+from common.serializer import MsgpackSerializer
+
+KEY_PREFIX = "ferstream"
+QUEUE = "ferstream-frames"
+READY_SECONDS = 120.0  # a pool loading its model on a busy two-core machine
+
+
+class RedisProcess:
+    """A redis-server on 127.0.0.1 that a test can SIGKILL, pause and restart."""
+
+    def __init__(self, folder: Path, appendonly: bool) -> None:
+        self.folder = folder
+        self.appendonly = appendonly
+        self.port = free_port("127.0.0.1")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisProcess:
+        persistence = ["--appendonly", "yes", "--appendfsync", "everysec"]
+        command = [
+            str(redis_server_executable()),
+            *("--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.folder)),
+            *("--save", ""),
+            *(persistence if self.appendonly else ["--appendonly", "no"]),
+        ]
+        log = (self.folder / "redis.log").open("ab")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(self._answers, 10.0, "redis-server to answer PING")
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final write."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def pause(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
+
+    def client(self) -> redis.Redis[bytes]:
+        return redis.Redis.from_url(self.url, socket_timeout=5)
+
+    def _answers(self) -> bool:
+        try:
+            return bool(self.client().ping())
+        except redis.RedisError:
+            return False
+
+
+@dataclass
+class Stack:
+    """A worker pool and cameras on one server, their logs in ``folder``."""
+
+    server: RedisProcess
+    folder: Path
+    data_dir: Path
+    env_changes: dict[str, str] = field(default_factory=dict)
+    pool: subprocess.Popen[bytes] | None = None
+    cameras: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "REDIS_URL": self.server.url,
+            "FERSTREAM_METRICS_PORT": "0",
+            "FERSTREAM_PRODUCER_METRICS_PORT": "0",
+            **self.env_changes,
+        }
+
+    def start_pool(self, workers: int) -> None:
+        command = [*_ferstream(), "-v", "worker", "--concurrency", str(workers)]
+        self.pool = self._spawn(command, "pool.log")
+        connection = self.server.client()
+        wait_until(lambda: len(live_workers(connection)) >= workers, READY_SECONDS, "workers")
+
+    def start_camera(self, camera_id: str, fps: float, seconds: float) -> None:
+        command = [
+            *_ferstream(),
+            "produce",
+            *("--camera-id", camera_id, "--source", f"scenes:{self.data_dir}"),
+            *("--fps", str(fps), "--duration", str(seconds)),
+        ]
+        self.cameras.append(self._spawn(command, f"camera-{camera_id}.log"))
+
+    def wait_cameras(self, timeout: float) -> None:
+        for camera in self.cameras:
+            camera.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        for process in [*self.cameras, *([self.pool] if self.pool else [])]:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in [*self.cameras, *([self.pool] if self.pool else [])]:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def log(self, name: str) -> str:
+        path = self.folder / name
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def _spawn(self, command: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        output = (self.folder / log_name).open("ab")
+        return subprocess.Popen(command, env=self.env(), stdout=output, stderr=subprocess.STDOUT)
+
+
+def _ferstream() -> list[str]:
+    return [sys.executable, "-c", "from ferstream.cli import run; run()"]
+
+
+def live_workers(connection: redis.Redis[bytes]) -> list[Worker]:
+    queue = Queue(QUEUE, connection=connection, serializer=MsgpackSerializer)
+    return Worker.all(connection=connection, queue=queue)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    """Poll ``condition`` until true; the seconds it took. AssertionError after ``timeout``."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"expected {what} within {timeout:.0f}s")
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """A camera's counts and what still waits: the identity's two sides."""
+
+    counts: CameraCounts
+    pending: int
+
+    @property
+    def unaccounted(self) -> int:
+        return self.counts.submitted - self.counts.settled - self.pending
+
+
+def ledger(connection: redis.Redis[bytes], camera_id: str) -> Ledger:
+    pending = int(connection.llen(pending_list(KEY_PREFIX, camera_id)))
+    return Ledger(read_counts(connection, KEY_PREFIX, camera_id), pending)
+
+
+def settled(connection: redis.Redis[bytes], cameras: Iterable[str]) -> bool:
+    """Every camera's frames all settled (nothing waits, nothing is in flight) and exact."""
+    ledgers = [ledger(connection, camera) for camera in cameras]
+    return all(each.pending == 0 and each.unaccounted == 0 for each in ledgers)

@@ -1,0 +1,53 @@
+"""Scenario 3: Redis stops answering (SIGSTOP, as a dropped network looks to its clients):
+timeouts fire, nothing hangs, and frames that waited past max age are dropped as stale."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from common.connection import SOCKET_TIMEOUT_SECONDS
+from common.defaults import DEFAULT_MAX_FRAME_AGE_SECONDS
+from common.results import read_history
+from tests.faults.harness import KEY_PREFIX, Stack, ledger, live_workers, settled, wait_until
+
+pytestmark = pytest.mark.slow
+
+PAUSE_SECONDS = 18.0  # past every client's socket timeout (workers: 10 s + their 5 s dequeue)
+CAMERA_SECONDS = 30.0
+
+
+def test_a_silent_redis_times_clients_out_and_late_frames_are_dropped_stale(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack()
+    stack.start_pool(2)
+    workers_before = {w.pid for w in live_workers(stack.server.client())}
+    stack.start_camera("cam-a", fps=15, seconds=CAMERA_SECONDS)
+    time.sleep(5)
+
+    stack.server.pause()
+    paused_at = time.time()
+    time.sleep(PAUSE_SECONDS)
+    stack.server.resume()
+
+    # the camera ends on time: a submit waits at most its socket timeout, then gives up
+    stack.wait_cameras(CAMERA_SECONDS + SOCKET_TIMEOUT_SECONDS + 30)
+    connection = stack.server.client()
+    wait_until(lambda: settled(connection, ["cam-a"]), 60, "every frame settled")
+
+    books = ledger(connection, "cam-a")
+    results = [r for _, r in read_history(connection, KEY_PREFIX, "cam-a")]
+    late = [r for r in results if r.published_at - r.captured_at > PAUSE_SECONDS / 2]
+    print(f"{books}; {len(late)} results published late (computed before the pause)")
+    assert books.unaccounted == 0
+    assert books.counts.dropped.get("stale", 0) >= 1  # waited through the pause
+    # only frames computed before the pause settle late: at most a batch per worker
+    assert len(late) <= 2 * 4
+    assert all(r.captured_at < paused_at + 1 for r in late)
+    fresh = [r for r in results if r.published_at - r.captured_at <= DEFAULT_MAX_FRAME_AGE_SECONDS]
+    assert any(r.captured_at > paused_at + PAUSE_SECONDS for r in fresh)  # work resumed
+    assert {w.pid for w in live_workers(connection)} == workers_before
+    assert "found an unhandled exception" not in stack.log("pool.log")
