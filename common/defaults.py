@@ -11,6 +11,12 @@ DEFAULT_REDIS_URL: str | None = None  # None: start the embedded redis-server
 DEFAULT_QUEUE_NAME = "ferstream-frames"
 DEFAULT_KEY_PREFIX = "ferstream"
 DEFAULT_RESULTS_STREAM_MAXLEN = 1000
+# What Redis may buffer for a results subscriber that does not read (redis-server's
+# client-output-buffer-limit for pub/sub: hard limit, soft limit, seconds over the soft
+# one): past it Redis drops the subscriber, so a stuck consumer costs at most this much
+# memory and never slows the workers. Redis's own is 32mb 8mb 60. A result is ~0.5 kB:
+# 2 MB is ~4,000 results behind, half a minute of a two-core pool at saturation.
+DEFAULT_PUBSUB_OUTPUT_LIMIT = ("8mb", "2mb", "10")
 # How long a finished frame job (its frame's JPEG included) stays in Redis. 0: deleted as
 # it finishes, so Redis holds only frames still waiting; the frame's result lives on in
 # its camera's stream, not in RQ. (With 5 s, Redis peaked at 29.7 MiB at 200 % load in

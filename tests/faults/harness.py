@@ -19,7 +19,7 @@ from rq import Queue, Worker
 
 from common.accounting import CameraCounts, read_counts
 from common.keys import pending_list
-from common.redis_server import free_port, redis_server_executable
+from common.redis_server import free_port, pubsub_output_limit_args, redis_server_executable
 from common.serializer import MsgpackSerializer
 
 KEY_PREFIX = "ferstream"
@@ -30,9 +30,10 @@ READY_SECONDS = 120.0  # a pool loading its model on a busy two-core machine
 class RedisProcess:
     """A redis-server on 127.0.0.1 that a test can SIGKILL, pause and restart."""
 
-    def __init__(self, folder: Path, appendonly: bool) -> None:
+    def __init__(self, folder: Path, appendonly: bool, options: list[str] | None = None) -> None:
         self.folder = folder
         self.appendonly = appendonly
+        self.options = pubsub_output_limit_args() if options is None else options
         self.port = free_port("127.0.0.1")
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -47,6 +48,7 @@ class RedisProcess:
             *("--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.folder)),
             *("--save", ""),
             *(persistence if self.appendonly else ["--appendonly", "no"]),
+            *self.options,
         ]
         log = (self.folder / "redis.log").open("ab")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)

@@ -5,12 +5,9 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
-import yaml
 
-from common.defaults import PROJECT_ROOT
 from tests.faults.harness import Stack, ledger
 from worker.pool import STOP_GRACE_SECONDS
 
@@ -39,12 +36,3 @@ def test_a_pool_stopped_under_load_settles_every_frame_it_took(
     assert books.unaccounted == 0  # nothing in flight: every frame taken was settled
     assert "abandoned" not in books.counts.failed
     assert "killing it" not in stack.log("pool.log")
-
-
-def test_compose_gives_the_pool_longer_than_its_own_grace() -> None:
-    """Docker must not SIGKILL a pool that is still finishing its batches."""
-    compose = yaml.safe_load(Path(PROJECT_ROOT / "docker-compose.yml").read_text())
-    worker = compose["services"]["worker"]
-    assert worker["stop_signal"] == "SIGTERM"
-    grace = float(str(worker["stop_grace_period"]).removesuffix("s"))
-    assert grace > STOP_GRACE_SECONDS

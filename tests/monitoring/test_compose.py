@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
+from common.defaults import DEFAULT_PUBSUB_OUTPUT_LIMIT
 from tests.monitoring import GRAFANA_PROVISIONING, REPO, load_yaml, require_binary
+from worker.pool import STOP_GRACE_SECONDS
 
 COMPOSE = REPO / "docker-compose.yml"
 CAMERA_OVERRIDE = REPO / "docker-compose.camera.yml"
@@ -75,6 +77,12 @@ def test_redis_requires_the_password_from_the_env_file(stack: dict[str, Any]) ->
     assert password not in COMPOSE.read_text()  # only ever interpolated
 
 
+def test_redis_drops_a_subscriber_that_stops_reading(stack: dict[str, Any]) -> None:
+    """The same bound on an unread results subscriber as the embedded server's."""
+    limit = " ".join(("pubsub", *DEFAULT_PUBSUB_OUTPUT_LIMIT))
+    assert f"--client-output-buffer-limit {limit}" in " ".join(stack["redis"]["command"])
+
+
 def test_compose_refuses_to_start_without_a_redis_password() -> None:
     result = compose("-f", str(COMPOSE), "config", env_file=None)
     assert result.returncode != 0
@@ -101,7 +109,7 @@ def test_workers_scale_stop_gracefully_and_report_health(stack: dict[str, Any]) 
     assert worker["environment"]["FERSTREAM_METRICS_PORT"] == "9100"
     assert worker["command"] == ["ferstream", "worker"]
     assert worker["stop_signal"] == "SIGTERM"
-    assert _seconds(worker["stop_grace_period"]) > 20  # the pool's own grace (STOP_GRACE_SECONDS)
+    assert _seconds(worker["stop_grace_period"]) > STOP_GRACE_SECONDS  # the pool's own grace
     assert worker["healthcheck"]["test"] == ["CMD", "python", "-m", "worker.healthcheck"]
     assert worker["init"] is True
 
