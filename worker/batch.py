@@ -66,7 +66,6 @@ TIMED_OUT = "timeout"  # the counted reason of frames whose batch ran past its t
 # A batch ends this long before its frames would count as abandoned (abandon_after_seconds)
 BATCH_TIME_MARGIN_SECONDS = 2
 STARTABLE = frozenset({JobStatus.QUEUED.value, JobStatus.STARTED.value})
-SETTLEABLE = frozenset({JobStatus.STARTED.value})
 
 
 @dataclass
@@ -114,25 +113,32 @@ def serve(worker: FerWorker, job: Job, queue: Queue) -> None:
     _through_outages(
         worker,
         batch,
-        SETTLEABLE,
+        None,
         lambda: settle(batch, connection, settings, worker.metrics, worker),
     )
 
 
 def _through_outages(
-    worker: FerWorker, batch: FrameBatch, expected: frozenset[str], step: Callable[[], None]
+    worker: FerWorker,
+    batch: FrameBatch,
+    expected: frozenset[str] | None,
+    step: Callable[[], None],
 ) -> bool:
     """Run ``step``; while Redis is unreachable, wait for it, keep the members whose job
-    is still in an ``expected`` state, and run it again. False if nothing is left to do."""
+    is still in an ``expected`` state (None: ``step`` checks itself), and run it again;
+    again too if a job it watched changed under it. False if nothing is left to do."""
     while True:
         try:
             step()
             return True
+        except redis.WatchError:
+            continue  # a sweep touched one of the jobs: read their states again
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("a batch of %d frames lost Redis: %s", len(batch.members), exc)
             if not worker.wait_for_redis(exc):
                 return False  # stopping: a sweep settles its started jobs as abandoned
-            batch.members = _still_known(batch.members, worker.connection, expected)
+            if expected is not None:
+                batch.members = _still_known(batch.members, worker.connection, expected)
             if not batch.members:
                 return False
 
@@ -355,11 +361,20 @@ def settle(
     worker: FerWorker | None,
 ) -> None:
     """Write every member's result and counters and, given the ``worker`` that started
-    the jobs, their finished or failed state in RQ: one MULTI."""
-    outcomes = [_outcome(member) for member in batch.members]
-    ended = [] if worker is None else [_ended(member) for member in batch.members]
-    writing = time.perf_counter()
+    the jobs, their finished or failed state in RQ: one MULTI.
+
+    Given the ``worker``, only the members whose job is still started are settled, read
+    under WATCH: a job a registry sweep failed as abandoned meanwhile, or one a restarted
+    server forgot, is left alone, so no frame is counted twice or without its
+    ``submitted``.
+    """
     with connection.pipeline() as writes:
+        if worker is not None:
+            batch.members = _still_started(batch.members, writes)
+        outcomes = [_outcome(member) for member in batch.members]
+        ended = [] if worker is None else [_ended(member) for member in batch.members]
+        writing = time.perf_counter()
+        writes.multi()
         for each in outcomes:
             write_outcome(writes, each, settings.key_prefix, settings.results_stream_maxlen)
         if worker is not None:
@@ -371,6 +386,17 @@ def settle(
         record_outcome(metrics, each, written, published_at)
         if worker is not None and isinstance(each, Failed):
             _report_failure(worker, member.job, each)
+
+
+def _still_started(members: list[Member], writes: redis.client.Pipeline[bytes]) -> list[Member]:
+    """The members whose job is started, watched on ``writes`` until it executes."""
+    started = bookkeeping.watch_started([member.job for member in members], writes)
+    kept = [member for member, is_started in zip(members, started, strict=True) if is_started]
+    if len(kept) < len(members):
+        log.warning(
+            "%d of a batch's jobs are no longer started: left alone", len(members) - len(kept)
+        )
+    return kept
 
 
 def _outcome(member: Member) -> Outcome:

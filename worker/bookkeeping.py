@@ -31,6 +31,9 @@ RQ's public API, and why:
   and dependencies sets, result stream and execution registry) are deleted by name:
   ``Job.delete`` first reads the job's status from Redis, a round trip per job.
 
+- A job's ``status`` field, read straight from the hashes of a whole batch in one script
+  (``watch_started``): ``Job.get_status`` reads one job per round trip.
+
 Everything else is public: ``Execution.create``, ``Job.prepare_for_execution``,
 ``Job.heartbeat``, ``Job.set_status``, ``Job.save``, ``Job.cleanup``, ``Result.create``,
 ``Result.create_failure``, the registries' ``add``, and the worker's
@@ -95,6 +98,28 @@ def requests(job: Job) -> list[str]:
         f"{job.retries_left} retries": bool(job.retries_left),
     }
     return [words for words, present in asked.items() if present]
+
+
+# Each key's "status" field, in one round trip (a pipeline under WATCH sends its commands
+# one at a time until MULTI)
+_STATUSES = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('HGET', key, 'status') or false end
+return out
+"""
+
+
+def watch_started(jobs: Sequence[Job], pipeline: Pipeline) -> list[bool]:
+    """WATCH every job's hash on ``pipeline`` and say which jobs are started now.
+
+    The caller's MULTI then fails with ``WatchError`` if any of them changes first.
+    """
+    if not jobs:
+        return []
+    keys = [job.key for job in jobs]
+    pipeline.watch(*keys)
+    statuses = pipeline.execute_command("EVAL", _STATUSES, len(keys), *keys)  # type: ignore[no-untyped-call]
+    return [bool(status) and as_text(status) == JobStatus.STARTED.value for status in statuses]
 
 
 def take_waiting(worker: BaseWorker, wanted: int) -> list[tuple[Job, Queue]]:

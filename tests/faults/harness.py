@@ -30,9 +30,16 @@ READY_SECONDS = 120.0  # a pool loading its model on a busy two-core machine
 class RedisProcess:
     """A redis-server on 127.0.0.1 that a test can SIGKILL, pause and restart."""
 
-    def __init__(self, folder: Path, appendonly: bool, options: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        appendonly: bool,
+        options: list[str] | None = None,
+        fsync: str = "everysec",
+    ) -> None:
         self.folder = folder
         self.appendonly = appendonly
+        self.fsync = fsync
         self.options = pubsub_output_limit_args() if options is None else options
         self.port = free_port("127.0.0.1")
         self.process: subprocess.Popen[bytes] | None = None
@@ -42,7 +49,7 @@ class RedisProcess:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisProcess:
-        persistence = ["--appendonly", "yes", "--appendfsync", "everysec"]
+        persistence = ["--appendonly", "yes", "--appendfsync", self.fsync]
         command = [
             str(redis_server_executable()),
             *("--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.folder)),

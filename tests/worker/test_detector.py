@@ -100,7 +100,8 @@ def test_a_cascade_can_be_named_by_absolute_path(scenes: list[Scene], tmp_path: 
     copy.write_bytes((Path(cv2.data.haarcascades) / DEFAULT_CASCADE_FILE).read_bytes())  # type: ignore[attr-defined]
     by_path = HaarFaceDetector.from_settings(Settings(detect_cascade=str(copy)))
 
-    assert by_path.detect(scenes[0][0]) == detector().detect(scenes[0][0])
+    # the same boxes; their order may differ when OpenCV runs on several threads
+    assert sorted(by_path.detect(scenes[0][0])) == sorted(detector().detect(scenes[0][0]))
 
 
 @pytest.mark.parametrize(
