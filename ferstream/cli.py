@@ -362,6 +362,54 @@ def bench(
     run_bench(_settings(data_dir=data_dir), options, say=click.echo)
 
 
+@main.command()
+@click.option("--minutes", type=float, default=30.0, show_default=True, help="of offered load")
+@click.option("--sample-seconds", type=float, default=10.0, show_default=True)
+@click.option(
+    "--fps",
+    type=float,
+    default=None,
+    help="frames/s offered in all [80% of the saturation, measured first]",
+)
+@click.option("--workers", type=int, default=2, show_default=True, help="worker processes")
+@click.option("--cameras", type=int, default=2, show_default=True, help="synthetic cameras")
+@click.option("--bad-every", type=int, default=100, show_default=True, help="one bad frame in N")
+@click.option("--saturation-seconds", type=float, default=10.0, show_default=True)
+@click.option("--scenes", type=int, default=60, show_default=True, help="distinct labelled scenes")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("reports/soak"), show_default=True
+)
+def soak(
+    minutes: float,
+    sample_seconds: float,
+    fps: float | None,
+    workers: int,
+    cameras: int,
+    bad_every: int,
+    saturation_seconds: float,
+    scenes: int,
+    data_dir: Path | None,
+    out: Path,
+) -> None:
+    """The stack at 80% of its saturation for a long while, bad frames mixed in: memory,
+    descriptors and p99 over time, and every frame accounted for."""
+    from ferstream.soak.run import SoakOptions, run_soak
+
+    options = SoakOptions(
+        minutes=minutes,
+        sample_seconds=sample_seconds,
+        fps=fps,
+        workers=workers,
+        cameras=cameras,
+        bad_every=bad_every,
+        saturation_seconds=saturation_seconds,
+        scenes=scenes,
+        out=out,
+    )
+    run_soak(_settings(data_dir=data_dir), options, say=click.echo)
+
+
 MODEL_OPTION = click.option(
     "--model",
     "model_path",

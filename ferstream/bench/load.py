@@ -13,7 +13,8 @@ import itertools
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -50,12 +51,24 @@ FOLLOW_BLOCK_MS = 200
 POLL_SECONDS = 0.05
 
 
-class ResultSource(Protocol):
-    """Where a run's results come from: followed live, or read from the streams after."""
+class Counting(Protocol):
+    """Something that has read some results so far."""
 
     def count(self) -> int: ...
 
+
+class ResultSource(Counting, Protocol):
+    """Where a run's results come from: followed live, or read from the streams after."""
+
     def stop(self) -> list[Result]: ...
+
+
+class FrameSink(Protocol):
+    """Where a paced camera's frames go (``LoadDriver.produce``): submitted, and noted."""
+
+    def submit(
+        self, submitter: FrameSubmitter, camera: str, number: int, frame: LabelledFrame
+    ) -> None: ...
 
 
 class StreamReader:
@@ -75,10 +88,19 @@ class StreamReader:
 
 
 class ResultCollector:
-    """Follows the result streams of some cameras in a thread and keeps every result."""
+    """Follows the result streams of some cameras in a thread and keeps every result, or
+    hands each one to ``keep`` instead (a long run need not hold them all)."""
 
-    def __init__(self, connection: redis.Redis[bytes], prefix: str, cameras: list[str]) -> None:
+    def __init__(
+        self,
+        connection: redis.Redis[bytes],
+        prefix: str,
+        cameras: list[str],
+        keep: Callable[[Result], None] | None = None,
+    ) -> None:
         self.results: list[Result] = []
+        self.read = 0
+        self._keep = keep or self.results.append
         self.arrived = threading.Condition()
         self._stop = threading.Event()
         start = dict.fromkeys(cameras, b"0-0")  # fresh cameras: their streams start empty
@@ -90,14 +112,15 @@ class ResultCollector:
         for item in self._items:
             if item is not None:
                 with self.arrived:
-                    self.results.append(item[1])
+                    self._keep(item[1])
+                    self.read += 1
                     self.arrived.notify_all()
             if self._stop.is_set():
                 return
 
     def count(self) -> int:
         with self.arrived:
-            return len(self.results)
+            return self.read
 
     def stop(self) -> list[Result]:
         self._stop.set()
@@ -222,21 +245,9 @@ class LoadDriver:
         cameras = self._camera_ids(run, len(rates))
         collector = ResultCollector(self.connection, self.settings.key_prefix, cameras)
         sent = Submissions()
-        stop = threading.Event()
-        threads = [
-            threading.Thread(
-                target=self._produce,
-                args=(camera, index, rate, duration, sent, stop),
-                name=f"bench-{camera}",
-                daemon=True,
-            )
-            for index, (camera, rate) in enumerate(zip(cameras, rates, strict=True))
-        ]
         start = time.time()
         self.watcher.begin()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
+        for thread in self.produce(cameras, rates, duration, sent, threading.Event()):
             thread.join()
         summary, results = self._finish(run, cameras, collector, sent, start, duration)
         in_window = [r for r in results if start <= r.published_at <= start + duration]
@@ -244,7 +255,7 @@ class LoadDriver:
             camera: replace(
                 summary.cameras[camera],
                 offered_fps=round(rate, 2),
-                latency_ms=_percentiles([r.latency for r in results if r.camera_id == camera]),
+                latency_ms=percentiles([r.latency for r in results if r.camera_id == camera]),
             )
             for camera, rate in zip(cameras, rates, strict=True)
         }
@@ -257,13 +268,36 @@ class LoadDriver:
             duration_s=duration,
         )
 
+    def produce(
+        self,
+        cameras: list[str],
+        rates: list[float],
+        duration: float,
+        sink: FrameSink,
+        stop: threading.Event,
+    ) -> list[threading.Thread]:
+        """One paced producer thread per camera (``rates`` frames/s each), started: each
+        sends its frames to ``sink`` for ``duration`` seconds, or until ``stop`` is set."""
+        threads = [
+            threading.Thread(
+                target=self._produce,
+                args=(camera, index, rate, duration, sink, stop),
+                name=f"bench-{camera}",
+                daemon=True,
+            )
+            for index, (camera, rate) in enumerate(zip(cameras, rates, strict=True))
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
+
     def _produce(
         self,
         camera: str,
         offset: int,
         fps: float,
         duration: float,
-        sent: Submissions,
+        sent: FrameSink,
         stop: threading.Event,
     ) -> None:
         """Paced like ``producer.runner``: a late frame moves the schedule, it earns no burst."""
@@ -293,8 +327,8 @@ class LoadDriver:
     ) -> tuple[PoolRun, list[Result]]:
         """Drain, stop watching, read every result and counter, check the accounting: the
         run's summary, and the results it read."""
-        drained = self._drain(cameras)
-        self._await_results(collector, cameras)
+        drained = self.drain(cameras)
+        self.await_results(collector, cameras)
         watched = self.watcher.end(start, duration)
         results = collector.stop()
         counts = {c: read_counts(self.connection, self.settings.key_prefix, c) for c in cameras}
@@ -304,7 +338,8 @@ class LoadDriver:
             board.record_truth(camera, number, faces)
         for result in results:
             board.add(result)
-        cams = {c: _camera_summary(counts[c], results, queued) for c in cameras}
+        read = Counter(r.camera_id for r in results)
+        cams = {c: camera_account(counts[c], read[c], queued) for c in cameras}
         settled = sum(c.settled for c in counts.values())
         scores = board.summary()
         summary = PoolRun(
@@ -316,12 +351,12 @@ class LoadDriver:
             drained=drained,
             submitted=sum(c.submitted for c in counts.values()),
             processed=sum(c.processed for c in counts.values()),
-            dropped=_merge(c.dropped for c in counts.values()),
-            failed=_merge(c.failed for c in counts.values()),
+            dropped=merge_reasons(c.dropped for c in counts.values()),
+            failed=merge_reasons(c.failed for c in counts.values()),
             results_read=len(results),
-            latency_ms=_percentiles(board.latencies),
-            stage_ms={s: _percentiles(board.stages.get(s, [])) for s in STAGES},
-            overhead_ms=_percentiles(_overheads(results)),
+            latency_ms=percentiles(board.latencies),
+            stage_ms={s: percentiles(board.stages.get(s, [])) for s in STAGES},
+            overhead_ms=percentiles(_overheads(results)),
             face_recall=scores["face_recall"],
             label_accuracy=scores["label_accuracy"],
             cameras=cams,
@@ -330,7 +365,7 @@ class LoadDriver:
         )
         return summary, results
 
-    def _drain(self, cameras: list[str]) -> bool:
+    def drain(self, cameras: list[str]) -> bool:
         """Wait until every submitted frame of ``cameras`` is settled; False on timeout."""
         deadline = time.monotonic() + self.settings.max_frame_age + DRAIN_GRACE_SECONDS
         while time.monotonic() < deadline:
@@ -340,7 +375,8 @@ class LoadDriver:
             time.sleep(POLL_SECONDS * 4)
         return False
 
-    def _await_results(self, collector: ResultSource, cameras: list[str]) -> None:
+    def await_results(self, collector: Counting, cameras: list[str]) -> None:
+        """Wait (a little) until ``collector`` has read every result ``cameras`` published."""
         processed = sum(
             read_counts(self.connection, self.settings.key_prefix, c).processed for c in cameras
         )
@@ -349,9 +385,9 @@ class LoadDriver:
             time.sleep(POLL_SECONDS)
 
 
-def _camera_summary(counts: CameraCounts, results: list[Result], queued: int) -> CameraAccount:
-    """One camera's counts and whether submitted = processed + dropped + failed + pending."""
-    read = sum(1 for r in results if r.camera_id == counts.camera_id)
+def camera_account(counts: CameraCounts, read: int, queued: int) -> CameraAccount:
+    """One camera's counts (``read``: its results read, ``queued``: jobs left in the queue)
+    and whether submitted = processed + dropped + failed + pending."""
     pending = counts.submitted - counts.settled
     return CameraAccount(
         submitted=counts.submitted,
@@ -365,7 +401,8 @@ def _camera_summary(counts: CameraCounts, results: list[Result], queued: int) ->
     )
 
 
-def _merge(parts: Iterable[Reasons]) -> Reasons:
+def merge_reasons(parts: Iterable[Reasons]) -> Reasons:
+    """Counts by reason, added up."""
     merged: dict[str, int] = {}
     for part in parts:
         for reason, amount in part.items():
@@ -378,7 +415,8 @@ def _overheads(results: list[Result]) -> list[float]:
     return [max(0.0, r.latency - r.timings.queue_wait - r.timings.total) for r in results]
 
 
-def _percentiles(seconds: list[float]) -> Percentiles:
+def percentiles(seconds: list[float]) -> Percentiles:
+    """p50/p95/p99/max of ``seconds``, in milliseconds."""
     if not seconds:
         return Percentiles()
     values = np.asarray(seconds) * 1000.0

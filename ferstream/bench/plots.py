@@ -1,5 +1,5 @@
 """The benchmarks' figures, drawn from plain data series: Haar recall against ms, latency
-against load, throughput against processes."""
+against load, throughput against processes, and a soak's series against time."""
 
 from __future__ import annotations
 
@@ -20,6 +20,18 @@ class Marked:
     label: str
     x: float
     y: float
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One panel of a timeline: named series of (minutes, value), fitted lines (each from
+    one (minutes, value) to another), and where judging starts (before it: shaded)."""
+
+    title: str
+    ylabel: str
+    series: Mapping[str, Points]
+    fits: Sequence[tuple[tuple[float, float], tuple[float, float]]] = ()
+    judged_from: float | None = None
 
 
 def _pyplot() -> Any:
@@ -161,3 +173,30 @@ def _save(plt: Any, figure: Any, path: Path) -> Path:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def plot_timeline(path: Path, panels: Sequence[Panel], title: str) -> Path:
+    """Up to four panels of series against minutes, two by two, with their fitted lines."""
+    plt = _pyplot()
+    figure, grid = plt.subplots(2, 2, figsize=(12, 8), sharex=True)
+    axes_list = list(grid.flat)
+    for axes, panel in zip(axes_list, panels, strict=False):
+        for label, points in panel.series.items():
+            if points:
+                axes.plot(*zip(*points, strict=True), ".-", ms=3, lw=1, label=label)
+        for (x0, y0), (x1, y1) in panel.fits:
+            axes.plot([x0, x1], [y0, y1], "k--", lw=1)
+        last = max((x for points in panel.series.values() for x, _ in points), default=0.0)
+        if panel.judged_from:  # clipped: a later start than the data's would widen every panel
+            axes.axvspan(0, min(panel.judged_from, last), color="grey", alpha=0.15, lw=0)
+        axes.set_title(panel.title)
+        axes.set_ylabel(panel.ylabel)
+        axes.grid(True, alpha=0.3)
+        if 0 < len(panel.series) <= 6:
+            axes.legend(fontsize=7)
+    for axes in axes_list[len(panels) :]:
+        axes.set_visible(False)
+    for axes in axes_list[2:]:
+        axes.set_xlabel("minutes since the load started (shaded: not judged; dashed: fit)")
+    figure.suptitle(title)
+    return _save(plt, figure, path)

@@ -1,6 +1,6 @@
 """What the benchmark samples while a run goes on: Redis memory, the workers' RSS, the
 CPU time the workers, Redis and the benchmark's own producers and reader spend, and the
-workers' model calls."""
+workers' model calls; and, for a soak, the processes' open file descriptors."""
 
 from __future__ import annotations
 
@@ -62,6 +62,24 @@ def _proc_rss(pid: int) -> int | None:
     return kib[0] * 1024 if kib else None
 
 
+def open_fds(pid: int) -> int | None:
+    """Open file descriptors of a local process, from /proc/<pid>/fd; None if unreadable."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def local_redis_pid(connection: redis.Redis[bytes]) -> int | None:
+    """The process id of the Redis server, when it runs on this machine; else None."""
+    try:
+        pid = int(connection.info("server")["process_id"])
+        name = Path(f"/proc/{pid}/comm").read_text()
+    except (redis.RedisError, KeyError, ValueError, OSError):
+        return None
+    return pid if pid > 0 and name.startswith("redis") else None
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds a local process has used, from /proc; None if unreadable."""
     try:
@@ -118,14 +136,11 @@ class Watcher:
     def _cpu(self) -> dict[str, float | None]:
         """CPU seconds so far of the workers, the Redis server (when local) and this process."""
         workers = [cpu_seconds(pid) for pid in self.pids()]
-        try:
-            redis_pid = int(self.connection.info("server")["process_id"])
-        except (redis.RedisError, KeyError, ValueError):
-            redis_pid = -1
+        redis_pid = local_redis_pid(self.connection)
         times = os.times()
         return {
             "workers": None if None in workers or not workers else sum(filter(None, workers)),
-            "redis": cpu_seconds(redis_pid) if redis_pid > 0 else None,
+            "redis": None if redis_pid is None else cpu_seconds(redis_pid),
             "bench": times.user + times.system,
         }
 
