@@ -46,7 +46,9 @@ def test_a_worker_killed_mid_batch_is_replaced_and_its_frames_settle_as_abandone
     assert books.unaccounted == 0
     assert books.counts.failed.get("abandoned", 0) >= 1
     assert time.monotonic() - killed < 120
-    assert all(worker.pid != pid for worker in live_workers(connection))
+    registered = live_workers(connection)
+    assert len(registered) == 2  # the replacement and the survivor; no stale registration
+    assert all(worker.pid != pid for worker in registered)
 
 
 def wait_for_a_busy_worker(stack: Stack) -> tuple[str, int, list[str]]:
