@@ -164,7 +164,9 @@ def start(
             if len(worker.queues) == 1:  # as RQ: with several queues its sweep removes the id
                 pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
             executions.append(execution)
-        worker.heartbeat(max(ttls), pipeline)
+        # the worker's own registration lives as long as an idle beat keeps it, so a stall
+        # longer than the jobs' short TTL (a paused Redis's clock jumps) cannot expire it
+        worker.heartbeat(max(*ttls, worker.worker_ttl + 60), pipeline)
         worker.set_state(WorkerStatus.BUSY, pipeline=pipeline)
         also(pipeline)
         pipeline.execute()

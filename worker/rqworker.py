@@ -136,7 +136,8 @@ class FerWorker(SimpleWorker):
     def _register_again(self) -> None:
         """After a restart that lost the server's memory, register the worker anew."""
         try:
-            if not self.connection.exists(self.key):
+            if not self.connection.hexists(self.key, "birth"):  # gone, or only a beat's field
+                self.connection.delete(self.key)
                 self.register_birth()  # type: ignore[no-untyped-call]
         except (*REDIS_DOWN, ValueError) as exc:
             log.warning("worker %s could not register again: %s", self.name, exc)
