@@ -68,6 +68,12 @@ DEFAULT_TARGET_FPS = 10.0
 DEFAULT_JPEG_QUALITY = 85
 DEFAULT_MAX_FRAME_SIDE = 1280
 DEFAULT_RECONNECT_BACKOFF_SECONDS = (0.5, 10.0)
+# A live stream that drops, stalls or sends no decodable frame is reopened this many times
+# (0.5 + 1 + 2 + 4 + 8 + 10 + 10 + 10 s of backoff) before the producer gives up.
+DEFAULT_RECONNECT_ATTEMPTS = 8
+# How long FFmpeg may wait to open a network stream or to read its next frame: a stalled
+# camera is noticed this long after its last frame.
+DEFAULT_STREAM_TIMEOUT_SECONDS = 5.0
 
 # Data
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "fer2013"

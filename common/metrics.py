@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 from rq import Queue, Worker
 
 from common.serializer import MsgpackSerializer
-from common.wire import EMOTIONS, Result
+from common.wire import EMOTIONS, Result, check_camera_id
 
 # End to end (capture -> published) and queue wait: a real-time budget of a few hundred
 # milliseconds, with room to see seconds-long backlogs. 0.25 is the latency SLO.
@@ -199,29 +199,88 @@ class WorkerMetrics:
 
 
 @dataclass(frozen=True)
+class SourceHealth:
+    """How one camera's live source is doing; the source reports into it as it reads."""
+
+    up: Gauge
+    reconnects: Counter
+    read_failures: Counter
+
+    def frame_arrived(self) -> None:
+        self.up.set(1)
+
+    def read_failed(self) -> None:
+        self.read_failures.inc()
+
+    def down(self) -> None:
+        """No frames now: reconnecting, given up or closed."""
+        self.up.set(0)
+
+    def reconnecting(self) -> None:
+        """One attempt to reopen the stream is being made."""
+        self.reconnects.inc()
+
+
+@dataclass(frozen=True)
 class ProducerMetrics:
     """What a producer counts, per camera."""
 
     frames_submitted: Counter
     submit_failures: Counter
+    source_up: Gauge
+    source_reconnects: Counter
+    source_read_failures: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = REGISTRY) -> ProducerMetrics:
         """Declare the producer metrics on ``registry``."""
+        camera = ("camera",)
         return cls(
             frames_submitted=Counter(
                 "ferstream_frames_submitted_total",
                 "Frames put on the queue.",
-                ("camera",),
+                camera,
                 registry=registry,
             ),
             submit_failures=Counter(
                 "ferstream_submit_failures_total",
                 "Frames Redis refused (the producer drops them and carries on).",
-                ("camera",),
+                camera,
+                registry=registry,
+            ),
+            source_up=Gauge(
+                "ferstream_source_up",
+                "1 while the camera's live source delivers frames; 0 from its first "
+                "reconnect attempt until a frame arrives again, and once it gave up or closed.",
+                camera,
+                registry=registry,
+            ),
+            source_reconnects=Counter(
+                "ferstream_source_reconnects_total",
+                "Attempts to reopen the camera's live source after it would not open, "
+                "dropped, stalled or sent no decodable frame (every attempt, successful or not).",
+                camera,
+                registry=registry,
+            ),
+            source_read_failures=Counter(
+                "ferstream_source_read_failures_total",
+                "Reads from the camera's live source that gave no frame: timed out, "
+                "connection closed, or data that does not decode.",
+                camera,
                 registry=registry,
             ),
         )
+
+    def source_health(self, camera: str) -> SourceHealth:
+        """The source metrics of ``camera`` (a valid camera id), all series present at once."""
+        check_camera_id(camera)
+        health = SourceHealth(
+            up=self.source_up.labels(camera=camera),
+            reconnects=self.source_reconnects.labels(camera=camera),
+            read_failures=self.source_read_failures.labels(camera=camera),
+        )
+        health.down()
+        return health
 
 
 class PoolView(Protocol):

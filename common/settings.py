@@ -55,6 +55,8 @@ class Settings:
     metrics_addr: str = defaults.DEFAULT_METRICS_ADDR
     metrics_port: int = defaults.DEFAULT_METRICS_PORT  # worker pool exporter; 0: off
     producer_metrics_port: int = defaults.DEFAULT_PRODUCER_METRICS_PORT  # 0: off
+    reconnect_attempts: int = defaults.DEFAULT_RECONNECT_ATTEMPTS  # live streams
+    stream_timeout: float = defaults.DEFAULT_STREAM_TIMEOUT_SECONDS
 
     def __post_init__(self) -> None:
         positive = (
@@ -90,6 +92,12 @@ class Settings:
                 f"setting overflow_policy must be one of {OVERFLOW_POLICIES}, "
                 f"got {self.overflow_policy!r}"
             )
+        if self.reconnect_attempts < 0:
+            raise FerStreamError(
+                f"setting reconnect_attempts must be >= 0, got {self.reconnect_attempts!r}"
+            )
+        if not self.stream_timeout > 0:
+            raise FerStreamError(f"setting stream_timeout must be > 0, got {self.stream_timeout!r}")
         if self.max_frame_age <= 0:
             raise FerStreamError(f"setting max_frame_age must be > 0, got {self.max_frame_age!r}")
         if not 0 <= self.batch_max_wait < self.max_frame_age:

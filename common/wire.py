@@ -116,6 +116,11 @@ def _camera_id(where: str, value: Any) -> str:
     return value
 
 
+def check_camera_id(value: str) -> str:
+    """``value`` if it is a valid camera id (``SchemaError`` if not), as a metric label."""
+    return _camera_id("camera_id", value)
+
+
 def _version(where: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value not in SUPPORTED_VERSIONS:
         supported = ", ".join(str(v) for v in SUPPORTED_VERSIONS)

@@ -84,7 +84,9 @@ def worker(concurrency: int | None, burst: bool, metrics_port: int | None) -> No
 @click.option(
     "--source",
     required=True,
-    help="webcam index, video file, rtsp/http URL, image folder, or scenes:PATH",
+    envvar="FERSTREAM_SOURCE",
+    help="webcam index, video file, rtsp/http URL, image folder, or scenes:PATH "
+    "(env FERSTREAM_SOURCE: a URL with a password belongs there, not in argv)",
 )
 @click.option(
     "--fps",
@@ -110,6 +112,20 @@ def worker(concurrency: int | None, burst: bool, metrics_port: int | None) -> No
     default=None,
     help="serve Prometheus metrics on this port (env FERSTREAM_PRODUCER_METRICS_PORT; 0: off)",
 )
+@click.option(
+    "--reconnect-attempts",
+    type=int,
+    default=None,
+    help="reopen a failed live stream this many times, then exit "
+    "(env FERSTREAM_RECONNECT_ATTEMPTS; default 8)",
+)
+@click.option(
+    "--stream-timeout",
+    type=float,
+    default=None,
+    help="seconds to wait for a live stream to open or send a frame "
+    "(env FERSTREAM_STREAM_TIMEOUT; default 5)",
+)
 def produce(
     camera_id: str,
     source: str,
@@ -120,20 +136,35 @@ def produce(
     max_frames: int | None,
     duration: float | None,
     metrics_port: int | None,
+    reconnect_attempts: int | None,
+    stream_timeout: float | None,
 ) -> None:
     """Capture frames from SOURCE and submit them to the frame queue."""
     from common.connection import connect
+    from common.metrics import producer_metrics
     from common.metrics_server import serve_producer_metrics
     from producer.runner import run_producer
     from producer.sources import open_source
     from producer.submit import FrameSubmitter
 
-    settings = _settings(producer_metrics_port=metrics_port)
+    settings = _settings(
+        producer_metrics_port=metrics_port,
+        reconnect_attempts=reconnect_attempts,
+        stream_timeout=stream_timeout,
+    )
     if not settings.redis_url:
         raise FerStreamError("expected REDIS_URL to name the Redis server to submit to, got none")
+    health = producer_metrics().source_health(camera_id)  # refuses a bad camera id first
     connection = connect(settings.redis_url)
     serve_producer_metrics(settings)
-    with open_source(source, loop=loop, data_dir=settings.data_dir) as frames:
+    with open_source(
+        source,
+        loop=loop,
+        data_dir=settings.data_dir,
+        reconnect_attempts=settings.reconnect_attempts,
+        timeout=settings.stream_timeout,
+        health=health,
+    ) as frames:
         stats = run_producer(
             frames,
             FrameSubmitter(connection, settings),

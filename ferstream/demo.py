@@ -21,12 +21,14 @@ from common.accounting import read_counts
 from common.defaults import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_FRAME_SIDE
 from common.errors import FerStreamError, SourceError
 from common.keys import results_stream
+from common.metrics import producer_metrics
 from common.results import follow
 from common.settings import Settings
 from ferstream.local import local_stack
 from ferstream.scoring import Scoreboard
+from producer.frames import CapturedFrame
 from producer.runner import run_producer
-from producer.sources import CapturedFrame, open_source
+from producer.sources import open_source
 from producer.submit import FrameSubmitter
 
 log = logging.getLogger(__name__)
@@ -118,7 +120,15 @@ def _produce(
         board.record_truth(camera_id, frame_number, list(captured.metadata.get("faces", [])))
 
     try:
-        with open_source(spec, loop=True, data_dir=settings.data_dir, seed=seed) as source:
+        with open_source(
+            spec,
+            loop=True,
+            data_dir=settings.data_dir,
+            seed=seed,
+            reconnect_attempts=settings.reconnect_attempts,
+            timeout=settings.stream_timeout,
+            health=producer_metrics().source_health(camera_id),
+        ) as source:
             run_producer(
                 source,
                 FrameSubmitter(connection, settings),

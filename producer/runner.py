@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from common.errors import BrokerUnavailable
-from producer.sources import CapturedFrame, FrameSource
+from producer.frames import CapturedFrame, FrameSource
 from producer.submit import FrameSubmitter
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from common.settings import Settings
 from common.wire import Frame
 from producer.backpressure import QUEUE_FULL, PendingBound
 from producer.encoding import encode_jpeg, fit_within, scale_boxes
-from producer.sources import CapturedFrame
+from producer.frames import CapturedFrame
 
 
 class FrameSubmitter:

@@ -70,6 +70,8 @@ def test_the_dashboard_covers_what_operators_watch() -> None:
         "Failures by reason",
         "Faces per frame, frames per model call",
         "Redis memory",
+        "Camera sources up",
+        "Source reconnects and failed reads",
     } <= titles
     latency = next(p for p in dashboard_panels() if p["title"] == "End-to-end latency")
     assert [t["legendFormat"] for t in latency["targets"]] == ["p50", "p95", "p99"]

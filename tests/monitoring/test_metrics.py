@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from rq import Queue
 
 from common.accounting import UNKNOWN_CAMERA
-from common.errors import BrokerUnavailable
+from common.errors import BrokerUnavailable, SchemaError
 from common.metrics import (
     LATENCY_BUCKETS,
     STAGE_BUCKETS,
@@ -197,3 +197,15 @@ def test_buckets_span_milliseconds_to_seconds() -> None:
     assert LATENCY_BUCKETS[-1] >= 5
     assert STAGE_BUCKETS[0] <= 0.001
     assert STAGE_BUCKETS[-1] >= 1
+
+
+def test_a_cameras_source_series_exist_from_the_start_and_its_id_is_checked() -> None:
+    registry = CollectorRegistry()
+    metrics = ProducerMetrics.create(registry)
+    metrics.source_health("door")
+    for name in ("ferstream_source_reconnects_total", "ferstream_source_read_failures_total"):
+        assert value(registry, name, camera="door") == 0  # rate() works from the first scrape
+    assert value(registry, "ferstream_source_up", camera="door") == 0  # no frame yet
+    with pytest.raises(SchemaError, match=r"camera_id: expected str of 1\.\.64 characters"):
+        metrics.source_health("front door")
+    assert value(registry, "ferstream_source_up", camera="front door") is None

@@ -17,7 +17,7 @@ from common.metrics import worker_metrics
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from common.wire import Frame
-from producer.sources import CapturedFrame
+from producer.frames import CapturedFrame
 from producer.submit import FrameSubmitter
 from worker.pipeline import FramePipeline
 from worker.rqworker import FerWorker

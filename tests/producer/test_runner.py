@@ -15,8 +15,9 @@ from rq.job import Job
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from common.wire import Frame
+from producer.frames import CapturedFrame
 from producer.runner import run_producer
-from producer.sources import CapturedFrame, ImageFolderSource
+from producer.sources import ImageFolderSource
 from producer.submit import FrameSubmitter
 
 ENCODING: dict[str, Any] = {"jpeg_quality": 80, "max_side": 320}

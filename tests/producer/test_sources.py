@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import http.server
 import logging
-import socketserver
 import threading
 import time
 from collections.abc import Iterator
@@ -15,14 +13,10 @@ import pytest
 
 from common.errors import SourceError
 from common.settings import Settings
-from producer.sources import (
-    CapturedFrame,
-    ImageFolderSource,
-    LiveCaptureSource,
-    SceneSource,
-    VideoFileSource,
-    open_source,
-)
+from producer.frames import CapturedFrame
+from producer.live import LiveCaptureSource
+from producer.sources import ImageFolderSource, SceneSource, VideoFileSource, open_source
+from tests.producer.mjpeg import MjpegCamera
 
 
 def _solid(value: int, shape: tuple[int, int] = (48, 64)) -> np.ndarray:
@@ -129,7 +123,9 @@ def test_unopenable_sources_fail_at_open(tmp_path: Path, spec: str, message: str
 
 def test_unreachable_stream_gives_up_after_its_attempts() -> None:
     started = time.monotonic()
-    with pytest.raises(SourceError, match=r"rtsp://127\.0\.0\.1:1/x.*\(tries: 2\)"):
+    with pytest.raises(
+        SourceError, match=r"rtsp://127\.0\.0\.1:1/x.*\(tries: 2; the last: it would"
+    ):
         open_source("rtsp://127.0.0.1:1/x", reconnect_attempts=1)
     assert time.monotonic() - started < 5.0
 
@@ -140,59 +136,28 @@ def test_stream_credentials_stay_out_of_messages() -> None:
     assert "hunter2" not in str(raised.value)
 
 
-class _MjpegHandler(http.server.BaseHTTPRequestHandler):
-    """Serves three JPEG frames as multipart MJPEG, then drops the connection."""
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-        self.end_headers()
-        for value in (40, 80, 120):
-            ok, encoded = cv2.imencode(".jpg", _solid(value))
-            assert ok
-            header = (
-                f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(encoded)}\r\n\r\n"
-            )
-            self.wfile.write(header.encode() + encoded.tobytes() + b"\r\n")
-        self.wfile.flush()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def mjpeg_server() -> Iterator[socketserver.ThreadingTCPServer]:
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _MjpegHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def mjpeg_camera() -> Iterator[MjpegCamera]:
+    """A real MJPEG camera on loopback that drops each connection after three frames."""
+    with MjpegCamera(frames_per_connection=3) as camera:
+        yield camera
 
 
-def test_dropped_stream_is_reopened_then_given_up(
-    mjpeg_server: socketserver.ThreadingTCPServer,
-) -> None:
-    url = f"http://127.0.0.1:{mjpeg_server.server_address[1]}/stream.mjpg"
-    source = LiveCaptureSource(url, reconnect_attempts=2, backoff=(0.05, 0.1))
+def test_dropped_stream_is_reopened_then_given_up(mjpeg_camera: MjpegCamera) -> None:
+    source = LiveCaptureSource(mjpeg_camera.url, reconnect_attempts=2, backoff=(0.05, 0.1))
     assert source.is_live
     frames = [source.read() for _ in range(7)]  # the stream drops after every third frame
     assert all(frame is not None for frame in frames)
-    assert _levels([f for f in frames if f is not None], 40) == [40, 80, 120, 40, 80, 120, 40]
-    mjpeg_server.shutdown()
-    mjpeg_server.server_close()
+    assert mjpeg_camera.requests == 3  # opened, then reopened twice
+    mjpeg_camera.stop()
     with pytest.raises(SourceError, match="within 2 reconnect attempts"):
         for _ in range(5):
             source.read()
     source.close()
 
 
-def test_closing_interrupts_a_reconnect_wait(
-    mjpeg_server: socketserver.ThreadingTCPServer,
-) -> None:
-    url = f"http://127.0.0.1:{mjpeg_server.server_address[1]}/stream.mjpg"
-    source = LiveCaptureSource(url, reconnect_attempts=3, backoff=(30.0, 30.0))
+def test_closing_interrupts_a_reconnect_wait(mjpeg_camera: MjpegCamera) -> None:
+    source = LiveCaptureSource(mjpeg_camera.url, reconnect_attempts=3, backoff=(30.0, 30.0))
     for _ in range(3):
         assert source.read() is not None
     threading.Timer(0.3, source.close).start()

@@ -15,7 +15,7 @@ from common.rqjob import PROCESS_FRAME
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from common.wire import Frame
-from producer.sources import CapturedFrame
+from producer.frames import CapturedFrame
 from producer.submit import FrameSubmitter
 
 
