@@ -62,6 +62,8 @@ log = logging.getLogger(__name__)
 ALLOWED_JOBS = frozenset({PROCESS_FRAME})
 BATCH_POLL_SECONDS = 0.002  # between looks at an empty queue while batch_max_wait runs
 TIMED_OUT = "timeout"  # the counted reason of frames whose batch ran past its jobs' timeout
+INTERNAL = "internal"  # the counted reason of a frame that broke the pipeline itself
+STALE = "stale"  # the counted reason of a frame older than max_frame_age when reached
 UNDECODABLE = "<undecodable job data>"  # a job's function, when RQ cannot read its data
 
 
@@ -243,7 +245,7 @@ def compute(
         if isinstance(frame, FerStreamError):
             member.outcome = Failed(member.camera_id, frame.reason, frame)
         elif batch.reached_at - frame.captured_at > settings.max_frame_age:
-            member.outcome = Dropped(frame.camera_id, "stale", batch.reached_at - frame.captured_at)
+            member.outcome = Dropped(frame.camera_id, STALE, batch.reached_at - frame.captured_at)
         else:
             fresh.append((member, frame))
     if not fresh:
@@ -286,7 +288,7 @@ def _process(
 def _outcome_of(frame: Frame, result: Result | BaseException) -> Outcome:
     if isinstance(result, Result):
         return Processed(result)
-    reason = result.reason if isinstance(result, FerStreamError) else "internal"
+    reason = result.reason if isinstance(result, FerStreamError) else INTERNAL
     return Failed(frame.camera_id, reason, result)
 
 
