@@ -362,6 +362,26 @@ def bench(
     run_bench(_settings(data_dir=data_dir), options, say=click.echo)
 
 
+@main.command()
+@click.option("--examples", type=int, default=500, show_default=True, help="inputs per target")
+@click.option("--seed", type=int, default=None, help="the same inputs again (default: new ones)")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("reports/fuzz"), show_default=True
+)
+def fuzz(examples: int, seed: int | None, out: Path) -> None:
+    """Hostile inputs against the wire decoders, the image checks and a real worker
+    (on an embedded Redis); exit code 1 if any finding (needs the dev extras)."""
+    from ferstream.fuzz.campaign import run_campaign
+    from ferstream.fuzz.report import report_markdown, write_report
+
+    report = run_campaign(_settings(), examples, seed, say=click.echo)
+    click.echo(report_markdown(report))
+    for path in write_report(report, out):
+        click.echo(f"wrote {path}")
+    if not report.clean:
+        sys.exit(1)
+
+
 MODEL_OPTION = click.option(
     "--model",
     "model_path",
