@@ -12,13 +12,15 @@ fails. Job hashes come from producers, so a hostile one could aim workers at any
 internal address. ``FrameJob`` never sends them (workers also refuse such jobs).
 
 Reading a job hash (``restore``) is where a hostile producer's bytes meet RQ, which
-trusts them: it inflates any zlib stream it finds in ``data`` whatever its size (a 200 KB
-stream of zeros takes 200 MB), and a field it cannot parse (a status, a date, a number,
-JSON) or a duration no clock takes (a timeout over ``signal.alarm``'s range) raises
-out of its dequeue and stops the worker. ``FrameJob`` reads job data up to
-``MAX_JOB_DATA_BYTES`` only, and a hash RQ cannot read, or whose durations are out of
-range, becomes a job with RQ's defaults and a ``refusal``: the error the worker fails
-it with, before anything it names is imported or its arguments are read.
+trusts them. It inflates any zlib stream it finds in ``data`` whatever its size (a 200 KB
+stream of zeros takes 200 MB). A field it cannot parse (a status, a date, a number, JSON)
+raises out of its dequeue; a duration no clock takes (a timeout over ``signal.alarm``'s
+range) or dependencies that are not a list of job ids raise later, as the job is
+handled: either stops the worker. ``FrameJob`` reads job data up to
+``MAX_JOB_DATA_BYTES`` only, and a hash RQ cannot read, or whose durations or
+dependencies are out of shape, becomes a job with RQ's defaults and a ``refusal``: the
+error the worker fails it with, before anything it names is imported or its arguments
+are read.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ class FrameJob(Job):
                 )
             )
         else:
-            self._check_durations()
+            self._check_fields()
         inflated = _inflate(data)
         if inflated is None:
             self._refuse(
@@ -86,26 +88,31 @@ class FrameJob(Job):
             )
         self.data = inflated or b""
 
-    def _check_durations(self) -> None:
+    def _check_fields(self) -> None:
+        """What RQ parsed but never checks, and would fail on later: a duration no clock
+        takes, dependency ids that are not a list of ids (RQ saves the first as is)."""
         for name in _DURATIONS:
             value = getattr(self, name)
             in_range = isinstance(value, int) and -1 <= value <= MAX_JOB_SECONDS
             if value is not None and not in_range:
+                expected = f"the job's {name} in -1..{MAX_JOB_SECONDS} seconds"
                 self._refuse(
-                    ForeignJobRefused(
-                        f"expected the job's {name} in -1..{MAX_JOB_SECONDS} seconds, "
-                        f"got {describe(value)}: refused"
-                    )
+                    ForeignJobRefused(f"expected {expected}, got {describe(value)}: refused")
                 )
-                return
+        ids = self._dependency_ids
+        if not isinstance(ids, list) or not all(isinstance(each, str) for each in ids):
+            expected = "the job's dependencies as a list of job ids"
+            self._refuse(ForeignJobRefused(f"expected {expected}, got {describe(ids)}: refused"))
 
     def _refuse(self, error: FerStreamError) -> None:
-        """Fail this job with ``error`` (the first one found), with RQ's default durations."""
+        """Fail this job with ``error`` (the first one found), with RQ's defaults for what
+        it uses of the hash: durations, dependencies."""
         if self.refusal is None:
             self.refusal = error
         self.timeout = self.result_ttl = self.failure_ttl = self.ttl = None
         self._success_callback_timeout = self._failure_callback_timeout = None
         self._stopped_callback_timeout = None
+        self._dependency_ids = []
 
     def to_dict(self, include_meta: bool = True, include_result: bool = True) -> dict[str, Any]:
         data = self.data

@@ -168,6 +168,8 @@ HOSTILE_FIELDS = [
     ("success_callback_timeout", b"5" * 30, "success_callback_timeout in -1.."),
     ("dependency_ids", b"{not json", "JSONDecodeError"),
     ("dependency_ids", b"[" * 100_000, "RecursionError"),
+    ("dependency_ids", b"5", "dependencies as a list of job ids, got int 5"),
+    ("dependency_ids", b'[{"id": 1}]', "dependencies as a list of job ids, got list [{'id': 1}]"),
     ("retry_intervals", b"x", "JSONDecodeError"),
     ("enqueue_at_front", b"x", "invalid literal for int()"),
 ]

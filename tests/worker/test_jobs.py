@@ -457,6 +457,7 @@ def test_an_oversized_job_is_refused_unread_and_counted(
         ("timeout", b"99999999999999999999"),  # over signal.alarm's range
         ("failure_ttl", b"99999999999999999999"),  # over Redis EXPIRE's range
         ("dependency_ids", b"{not json"),
+        ("dependency_ids", b"true"),  # RQ saved the job with dependency_ids[0]
         ("origin", b"\xff\xfe"),
     ],
 )
