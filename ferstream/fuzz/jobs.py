@@ -1,9 +1,10 @@
 """Hostile jobs: what a producer with write access to Redis could queue for a worker.
 
-Frame jobs carrying any frame bytes; job data that is not the serialized call a worker
-expects (any msgpack value, a pickle, a zlib bomb); calls to other functions; calls that
-ask RQ for callbacks, dependencies, retries; job hashes with any field rewritten. Each
-``HostileJob`` says what it tries (``kind``) and how it is put on a queue (``enqueue``).
+Frame jobs carrying any frame bytes, or a frame valid but for its image; job data that
+is not the serialized call a worker expects (any msgpack value, a pickle, a zlib bomb);
+calls to other functions; calls that ask RQ for callbacks, dependencies, retries; job
+hashes with any field rewritten. Each ``HostileJob`` says what it tries (``kind``) and
+how it is put on a queue (``enqueue``).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from hypothesis import strategies as st
 from rq import Queue
 
 from common.rqjob import MAX_JOB_DATA_BYTES, PROCESS_FRAME
-from ferstream.fuzz.messages import hostile_frames, pack, valid_frames, values
+from ferstream.fuzz.messages import hostile_frames, image_frames, pack, valid_frames, values
 
-KINDS = ("frame", "call", "pickle", "foreign", "asks", "hash", "oversized")
+KINDS = ("frame", "image", "call", "pickle", "foreign", "asks", "hash", "oversized")
 # Jobs queued before each burst of a worker (which batches 4 at a time): RQ spends about
 # a second starting and stopping a worker, so bursts are not of one job.
 MAX_BURST = 24
@@ -137,6 +138,7 @@ def jobs_by_kind(trap: Path) -> dict[str, st.SearchStrategy[HostileJob]]:
     fields = st.lists(st.tuples(st.sampled_from(HASH_FIELDS), field_values()), max_size=3)
     return {
         "frame": st.builds(HostileJob, st.just("frame"), frames),
+        "image": st.builds(HostileJob, st.just("image"), image_frames()),
         "call": st.builds(
             HostileJob, st.just("call"), data=st.one_of(call, st.binary(max_size=256))
         ),

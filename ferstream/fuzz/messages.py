@@ -79,6 +79,14 @@ def overdeclared() -> st.SearchStrategy[bytes]:
     return st.tuples(header, length, st.binary(max_size=32)).map(b"".join)
 
 
+def mostly(
+    usual: st.SearchStrategy[Any], unusual: st.SearchStrategy[Any]
+) -> st.SearchStrategy[Any]:
+    """``usual`` three times out of four, else ``unusual`` (so that a frame hostile in one
+    field is often valid in the others, and goes deeper)."""
+    return st.integers(0, 3).flatmap(lambda n: usual if n else unusual)
+
+
 def camera_ids() -> st.SearchStrategy[Any]:
     """Mostly the pool; else oversized, unicode, empty or not text at all."""
     hostile = st.one_of(
@@ -87,17 +95,18 @@ def camera_ids() -> st.SearchStrategy[Any]:
         st.just(""),
         values(),
     )
-    return st.one_of(st.sampled_from(CAMERAS), hostile)
+    return mostly(st.sampled_from(CAMERAS), hostile)
 
 
 def timestamps() -> st.SearchStrategy[Any]:
-    """Now (fresh, so that it is processed), or NaN, infinities, zero, negative, huge."""
-    return st.one_of(
-        st.builds(time.time),
+    """Mostly now (fresh, so that it is processed); else NaN, infinities, zero, negative,
+    huge, or not a number."""
+    hostile = st.one_of(
         st.floats(allow_nan=True, allow_infinity=True),
         st.sampled_from([0, -1, 0.0, -0.0, 1e308, float("nan"), float("inf")]),
         values(),
     )
+    return mostly(st.builds(time.time), hostile)
 
 
 def _frame_map(image: ClaimedImage, camera: Any, timestamp: Any, number: int) -> dict[Any, Any]:
@@ -139,6 +148,17 @@ def frame_maps() -> st.SearchStrategy[dict[Any, Any]]:
     )
 
 
+def image_frames() -> st.SearchStrategy[bytes]:
+    """Frames valid in every field but their image, which is any hostile image."""
+    return st.builds(
+        _frame_map,
+        hostile_images(),
+        st.sampled_from(CAMERAS),
+        st.builds(time.time),
+        st.integers(0, 2**32),
+    ).map(pack)
+
+
 def valid_frames() -> st.SearchStrategy[bytes]:
     """Frames every check lets through: a real image, a pool camera, captured now."""
     return st.builds(
@@ -162,6 +182,7 @@ def hostile_frames() -> st.SearchStrategy[bytes]:
     maps = frame_maps()
     return st.one_of(
         valid_frames(),
+        image_frames(),
         maps.map(pack),
         maps.flatmap(lambda fields: mutated(fields, FRAME_KEYS)).map(pack),
         values().map(pack),
