@@ -371,8 +371,13 @@ def bench(
 def fuzz(examples: int, seed: int | None, out: Path) -> None:
     """Hostile inputs against the wire decoders, the image checks and a real worker
     (on an embedded Redis); exit code 1 if any finding (needs the dev extras)."""
-    from ferstream.fuzz.campaign import run_campaign
-    from ferstream.fuzz.report import report_markdown, write_report
+    try:
+        from ferstream.fuzz.campaign import run_campaign
+        from ferstream.fuzz.report import report_markdown, write_report
+    except ModuleNotFoundError as exc:  # Hypothesis: a dev dependency
+        raise FerStreamError(
+            f"ferstream fuzz needs the dev extras (pip install -e '.[dev]'): {exc}"
+        ) from exc
 
     report = run_campaign(_settings(), examples, seed, say=click.echo)
     click.echo(report_markdown(report))

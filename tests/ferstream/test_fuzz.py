@@ -15,7 +15,6 @@ from ferstream.fuzz.report import report_markdown
 from ferstream.fuzz.targets import Outcome
 
 
-@pytest.mark.slow
 def test_the_campaign_counts_every_input_and_writes_its_report(tmp_path: Path) -> None:
     ran = CliRunner().invoke(
         main, ["fuzz", "--examples", "30", "--seed", "3", "--out", str(tmp_path)]
