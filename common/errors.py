@@ -9,11 +9,48 @@
     ├── ForeignJobRefused     a queued job names a function that is not the project's
     └── DatasetError          training or evaluation data is missing or malformed
 
-Every error carries a message that states what was expected and what arrived.
+Every error carries a message that states what was expected and what arrived;
+``describe`` words what arrived in at most ~100 characters, however large or deeply
+nested it is (it often comes from a hostile producer).
 ``InvalidFrame.reason`` and ``SchemaError.reason`` are bounded labels used for counting.
 """
 
 from __future__ import annotations
+
+import reprlib
+
+MAX_SHOWN = 80  # characters of a value shown in an error message
+
+
+class _Brief(reprlib.Repr):
+    """``reprlib``'s bounded repr (depth, items, lengths), bytes cut before their repr."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxstring, self.maxother = 3, 60, 60
+
+    def repr_bytes(self, value: bytes, level: int) -> str:
+        return repr(value[: self.maxstring]) + ("..." if len(value) > self.maxstring else "")
+
+
+_BRIEF = _Brief()
+
+
+def shorten(text: str) -> str:
+    """``text`` cut to at most ``MAX_SHOWN`` characters."""
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
+
+
+def brief(value: object) -> str:
+    """``repr(value)`` in at most ``MAX_SHOWN`` characters, without recursing into it."""
+    return shorten(_BRIEF.repr(value))
+
+
+def describe(value: object) -> str:
+    """What arrived, for an error message: its type and a brief repr (bytes: their length)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"{type(value).__name__} of length {len(value)}"
+    return f"{type(value).__name__} {brief(value)}"
 
 
 class FerStreamError(Exception):

@@ -43,6 +43,7 @@ Face boxes are pixels of the frame as sent (x, y >= 0; w, h > 0). ``label`` inde
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -50,13 +51,14 @@ from typing import Any
 
 import msgpack
 
-from common.errors import SchemaError
+from common.errors import SchemaError, brief, describe
 
 WIRE_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 ENCODINGS = ("jpeg", "png")
 PROBABILITY_TOLERANCE = 1e-3
+MAX_KEYS_SHOWN = 5  # of the unexpected keys of a map, in an error message
 
 _CAMERA_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # wire key -> dataclass field
@@ -75,15 +77,8 @@ _TIMING_KEYS = ("queue_wait", "decode", "detect", "classify", "total")
 # -- checks: each returns the value (normalised) or raises SchemaError -----------------
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, bytes | bytearray):
-        return f"{type(value).__name__} of length {len(value)}"
-    text = repr(value)
-    return f"{type(value).__name__} {text if len(text) <= 80 else text[:77] + '...'}"
-
-
 def _fail(where: str, expected: str, value: Any) -> SchemaError:
-    return SchemaError(f"{where}: expected {expected}, got {_describe(value)}")
+    return SchemaError(f"{where}: expected {expected}, got {describe(value)}")
 
 
 def _int(where: str, value: Any, low: int, high: int | None = None) -> int:
@@ -144,10 +139,19 @@ def _map(where: str, value: Any, keys: frozenset[str]) -> dict[str, Any]:
     missing = sorted(str(k) for k in keys - value.keys())
     if missing:
         raise SchemaError(f"{where}: expected fields {sorted(keys)}, missing {missing}")
-    extra = sorted(str(k) for k in value.keys() - keys)
-    if extra:
+    if value.keys() - keys:
+        extra = _extra_keys(value, keys)
         raise SchemaError(f"{where}: expected only fields {sorted(keys)}, got extra {extra}")
     return value
+
+
+def _extra_keys(value: dict[Any, Any], keys: frozenset[str]) -> str:
+    """The first few keys of ``value`` not in ``keys``, briefly, and how many more (a
+    hostile map may have thousands, or keys of megabytes)."""
+    extra = (key for key in value if key not in keys)
+    shown = [brief(key) for key in itertools.islice(extra, MAX_KEYS_SHOWN)]
+    more = sum(1 for _ in extra)
+    return f"[{', '.join(shown)}]" + (f" and {more} more" if more else "")
 
 
 def _set(obj: object, name: str, value: Any) -> None:

@@ -441,6 +441,31 @@ def soak(
     run_soak(_settings(data_dir=data_dir), options, say=click.echo)
 
 
+@main.command()
+@click.option("--examples", type=int, default=500, show_default=True, help="inputs per target")
+@click.option("--seed", type=int, default=None, help="the same inputs again (default: new ones)")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("reports/fuzz"), show_default=True
+)
+def fuzz(examples: int, seed: int | None, out: Path) -> None:
+    """Hostile inputs against the wire decoders, the image checks and a real worker
+    (on an embedded Redis); exit code 1 if any finding (needs the dev extras)."""
+    try:
+        from ferstream.fuzz.campaign import run_campaign
+        from ferstream.fuzz.report import report_markdown, write_report
+    except ModuleNotFoundError as exc:  # Hypothesis: a dev dependency
+        raise FerStreamError(
+            f"ferstream fuzz needs the dev extras (pip install -e '.[dev]'): {exc}"
+        ) from exc
+
+    report = run_campaign(_settings(), examples, seed, say=click.echo)
+    click.echo(report_markdown(report))
+    for path in write_report(report, out):
+        click.echo(f"wrote {path}")
+    if not report.clean:
+        sys.exit(1)
+
+
 MODEL_OPTION = click.option(
     "--model",
     "model_path",

@@ -46,9 +46,9 @@ from rq.timeouts import JobTimeoutException
 
 from common import accounting
 from common.accounting import UNKNOWN_CAMERA
-from common.errors import FerStreamError, ForeignJobRefused, SchemaError
+from common.errors import FerStreamError, ForeignJobRefused, SchemaError, brief, describe
 from common.metrics import WorkerMetrics
-from common.rqjob import PROCESS_FRAME
+from common.rqjob import PROCESS_FRAME, FrameJob
 from common.settings import Settings
 from common.wire import Frame, Result
 from worker import bookkeeping
@@ -66,6 +66,9 @@ TIMED_OUT = "timeout"  # the counted reason of frames whose batch ran past its t
 # A batch ends this long before its frames would count as abandoned (abandon_after_seconds)
 BATCH_TIME_MARGIN_SECONDS = 2
 STARTABLE = frozenset({JobStatus.QUEUED.value, JobStatus.STARTED.value})
+INTERNAL = "internal"  # the counted reason of a frame that broke the pipeline itself
+STALE = "stale"  # the counted reason of a frame older than max_frame_age when reached
+UNDECODABLE = "<undecodable job data>"  # a job's function, when RQ cannot read its data
 
 
 @dataclass
@@ -188,7 +191,12 @@ def take(worker: FerWorker, job: Job, queue: Queue) -> FrameBatch:
     """``job`` and up to ``batch_max_frames - 1`` more jobs waiting on ``worker``'s queues."""
     settings = worker.settings
     more = _take_more(worker, settings.batch_max_frames - 1, settings.batch_max_wait)
-    return FrameBatch([Member(each, its, frame_of(each)) for each, its in [(job, queue), *more]])
+    return FrameBatch([_member(each, its) for each, its in [(job, queue), *more]])
+
+
+def _member(job: Job, queue: Queue) -> Member:
+    job.origin = queue.name  # its registries are its queue's, whatever its hash says
+    return Member(job, queue, frame_of(job))
 
 
 def _take_more(worker: FerWorker, wanted: int, max_wait: float) -> list[tuple[Job, Queue]]:
@@ -211,16 +219,20 @@ def _take_more(worker: FerWorker, wanted: int, max_wait: float) -> list[tuple[Jo
 def frame_of(job: Job) -> Frame | FerStreamError:
     """The wire ``Frame`` a job carries, or the error that fails the job.
 
-    A job naming any function outside ``ALLOWED_JOBS``, or asking RQ for anything but
-    calling it, is refused before anything it names is imported or its arguments read.
+    A job whose hash RQ could not read (``FrameJob.refusal``), naming any function
+    outside ``ALLOWED_JOBS``, or asking RQ for anything but calling it, is refused before
+    anything it names is imported or its arguments read. Whatever the job data holds
+    (any msgpack value in any place), the answer is a frame or an error.
     """
+    if isinstance(job, FrameJob) and job.refusal is not None:
+        return job.refusal
     try:
-        func_name = str(job.func_name)
+        func_name: object = job.func_name
     except DeserializationError:
-        func_name = "<undecodable job data>"
-    if func_name not in ALLOWED_JOBS:
+        func_name = UNDECODABLE
+    if not isinstance(func_name, str) or func_name not in ALLOWED_JOBS:
         return ForeignJobRefused(
-            f"expected a job function among {sorted(ALLOWED_JOBS)}, got {func_name!r}: refused"
+            f"expected a job function among {sorted(ALLOWED_JOBS)}, got {brief(func_name)}: refused"
         )
     requests = bookkeeping.requests(job)
     if requests:
@@ -228,12 +240,13 @@ def frame_of(job: Job) -> Frame | FerStreamError:
             "expected a job without callbacks, webhooks, dependencies, repeats, rate limit "
             f"or retries, got {', '.join(requests)}: refused"
         )
-    if len(job.args) != 1 or job.kwargs:
+    args, kwargs = job.args, job.kwargs
+    if not isinstance(args, list | tuple) or len(args) != 1 or kwargs:
         return SchemaError(
-            f"expected one argument, the frame's bytes, got {len(job.args)} arguments "
-            f"and keywords {sorted(job.kwargs)}"
+            "expected one argument, the frame's bytes, and no keywords, got arguments "
+            f"{describe(args)} and keywords {describe(kwargs)}"
         )
-    return _decoded(job.args[0])
+    return _decoded(args[0])
 
 
 def camera_of(job: Job) -> str:
@@ -293,7 +306,7 @@ def compute(
         if isinstance(frame, FerStreamError):
             member.outcome = Failed(member.camera_id, frame.reason, frame)
         elif batch.reached_at - frame.captured_at > settings.max_frame_age:
-            member.outcome = Dropped(frame.camera_id, "stale", batch.reached_at - frame.captured_at)
+            member.outcome = Dropped(frame.camera_id, STALE, batch.reached_at - frame.captured_at)
         else:
             fresh.append((member, frame))
     if not fresh:
@@ -336,7 +349,7 @@ def _process(
 def _outcome_of(frame: Frame, result: Result | BaseException) -> Outcome:
     if isinstance(result, Result):
         return Processed(result)
-    reason = result.reason if isinstance(result, FerStreamError) else "internal"
+    reason = result.reason if isinstance(result, FerStreamError) else INTERNAL
     return Failed(frame.camera_id, reason, result)
 
 

@@ -56,6 +56,8 @@ from rq.results import Result
 from rq.utils import as_text, now
 from rq.worker import WorkerStatus
 
+from common.errors import brief
+
 if TYPE_CHECKING:
     import redis
     from rq.worker import BaseWorker
@@ -89,12 +91,12 @@ def requests(job: Job) -> list[str]:
         )
         if name
     ]
-    asked = {
-        f"callbacks {callbacks}": bool(callbacks),
+    asked = {  # what the hash names, briefly: a hostile one may name megabytes
+        f"callbacks {brief(callbacks)}": bool(callbacks),
         f"{len(job.webhooks)} webhooks": bool(job.webhooks),
-        f"dependencies {job._dependency_ids}": bool(job._dependency_ids),
+        f"dependencies {brief(job._dependency_ids)}": bool(job._dependency_ids),
         f"{job.repeats_left} repeats": job.repeats_left is not None,
-        f"rate limit {job.rate_limit_key!r}": job.has_rate_limit,
+        f"rate limit {brief(job.rate_limit_key)}": job.has_rate_limit,
         f"{job.retries_left} retries": bool(job.retries_left),
     }
     return [words for words, present in asked.items() if present]

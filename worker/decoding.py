@@ -81,10 +81,23 @@ def check_limits(data: bytes, encoding: str, max_bytes: int, max_pixels: int) ->
 
 
 def decode_gray(
-    data: bytes, encoding: str, max_bytes: int, max_pixels: int
+    data: bytes,
+    encoding: str,
+    max_bytes: int,
+    max_pixels: int,
+    declared: tuple[int, int] | None = None,
 ) -> npt.NDArray[np.uint8]:
-    """The frame as a grayscale uint8 image, or :class:`InvalidFrame` saying why not."""
+    """The frame as a grayscale uint8 image, or :class:`InvalidFrame` saying why not.
+
+    ``declared``: the (width, height) the frame says it has; a header that disagrees is
+    refused before decoding (face boxes are pixels of the frame as declared).
+    """
     width, height = check_limits(data, encoding, max_bytes, max_pixels)
+    if declared is not None and declared != (width, height):
+        raise InvalidFrame(
+            f"expected the {declared[0]}x{declared[1]} pixels the frame declares, "
+            f"the {encoding.upper()} header says {width}x{height}"
+        )
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise InvalidFrame(

@@ -81,6 +81,7 @@ class FramePipeline:
                 frame.encoding,
                 self.settings.max_frame_bytes,
                 self.settings.max_frame_pixels,
+                declared=(frame.width, frame.height),
             )
         except FerStreamError as exc:
             return exc

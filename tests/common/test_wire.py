@@ -224,6 +224,49 @@ def test_frame_decode_refuses(data: bytes, fragment: str) -> None:
     assert fragment in str(caught.value)
 
 
+def nested(depth: int) -> bytes:
+    """``depth`` msgpack arrays, one inside the other, around a 0 (1 byte a level)."""
+    return b"\x91" * depth + b"\x00"
+
+
+def with_key(key: Any) -> bytes:
+    """A valid Frame message plus one more key, of any msgpack type."""
+    fields = msgpack.unpackb(Frame(**FRAME).encode(), raw=False)
+    fields[key] = 1
+    return bytes(msgpack.packb(fields, use_bin_type=True))
+
+
+def nested_value(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# Found by tests/fuzz: a value nested deeper than Python's repr recursion broke the
+# message (RecursionError out of the decoder), and unexpected keys went whole into it.
+HOSTILE_FRAMES = [
+    pytest.param(nested(1000), "Frame: expected a msgpack map, got list [[[[...]]]]",
+                 id="array-1000-deep"),
+    pytest.param(frame_wire(cam=nested_value(1000)), "Frame.camera_id: expected str",
+                 id="camera-id-1000-deep"),
+    pytest.param(frame_wire(img=nested_value(1000)), "Frame.image: expected non-empty bytes",
+                 id="image-1000-deep"),
+    pytest.param(frame_wire(**{f"k{i}": i for i in range(20_000)}),
+                 "got extra ['k0', 'k1', 'k2', 'k3', 'k4'] and 19995 more", id="20000-extra-keys"),
+    pytest.param(frame_wire(**{"x" * 1_000_000: 1}), "got extra ['xxxx", id="1-MB-key"),
+    pytest.param(with_key(b"\xff" * 100_000), "got extra [b'\\xff\\xff", id="100-KB-bytes-key"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("data", "fragment"), HOSTILE_FRAMES)
+def test_hostile_frames_get_a_short_schema_error(data: bytes, fragment: str) -> None:
+    with pytest.raises(SchemaError) as caught:
+        Frame.decode(data)
+    assert fragment in str(caught.value)
+    assert len(str(caught.value)) < 300
+
+
 @pytest.mark.parametrize("data", ["a str", None, 12, [b"x"]])
 def test_decode_refuses_non_bytes(data: Any) -> None:
     with pytest.raises(SchemaError, match="Frame: expected msgpack bytes, got"):

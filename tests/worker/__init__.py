@@ -154,6 +154,20 @@ def bad_jobs() -> list[BadJob]:
         ),
         BadJob("PNG bytes sent as JPEG", _frame_bytes(png, "jpeg"), BAD_CAMERA, "decode", "FF D8"),
         BadJob("garbage sent as JPEG", _frame_bytes(garbage), BAD_CAMERA, "decode", "FF D8"),
+        BadJob(
+            "declared size disagrees",  # found by tests/fuzz
+            _frame_bytes(jpeg, width=640, height=480),
+            BAD_CAMERA,
+            "decode",
+            "the 640x480 pixels the frame declares, the JPEG header says 96x64",
+        ),
+        BadJob(
+            "nested 1000 deep",  # found by tests/fuzz: RecursionError stopped the worker
+            b"\x91" * 1000 + b"\x00",
+            UNKNOWN_CAMERA,
+            "schema",
+            "expected a msgpack map, got list [[[[...]]]]",
+        ),
     ]
 
 

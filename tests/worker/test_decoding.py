@@ -116,3 +116,30 @@ def test_limits_are_inclusive() -> None:
         check_limits(JPEG, "jpeg", len(JPEG) - 1, 96 * 64)
     with pytest.raises(InvalidFrame, match="at most 6143 pixels"):
         check_limits(JPEG, "jpeg", len(JPEG), 96 * 64 - 1)
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding", "declared", "header"),
+    [
+        (JPEG, "jpeg", (640, 480), "96x64"),
+        (PNG, "png", (64, 96), "96x64"),
+        (patch_jpeg_size(JPEG, 960, 640), "jpeg", (96, 64), "960x640"),
+    ],
+    ids=["JPEG smaller than declared", "PNG turned", "JPEG header over its pixels"],
+)
+def test_a_header_that_disagrees_with_the_declared_size_is_refused(
+    data: bytes, encoding: str, declared: tuple[int, int], header: str
+) -> None:
+    """Found by tests/fuzz: face boxes are pixels of the frame as declared, so a frame
+    whose image is another size would get boxes outside it."""
+    with pytest.raises(InvalidFrame) as caught:
+        decode_gray(data, encoding, MAX_BYTES, MAX_PIXELS, declared=declared)
+
+    assert caught.value.reason == "decode"
+    width, height = declared
+    assert f"expected the {width}x{height} pixels the frame declares" in str(caught.value)
+    assert f"header says {header}" in str(caught.value)
+
+
+def test_the_declared_size_of_a_matching_frame_is_accepted() -> None:
+    assert decode_gray(JPEG, "jpeg", MAX_BYTES, MAX_PIXELS, declared=(96, 64)).shape == (64, 96)

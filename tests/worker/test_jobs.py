@@ -7,8 +7,10 @@ a user would see: job statuses and errors, published results, and the per-camera
 
 from __future__ import annotations
 
+import pickle
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -23,6 +25,7 @@ from rq import Callback, Queue, RateLimit, Repeat, Retry
 from rq.job import Job, JobStatus
 from rq.webhook import Webhook
 
+from common import rqjob
 from common.accounting import UNKNOWN_CAMERA, read_counts
 from common.keys import results_channel
 from common.results import read_history
@@ -41,6 +44,16 @@ from worker.rqworker import FerWorker
 def write_marker(path: str) -> None:
     """A function a hostile producer might name: it must never run."""
     Path(path).write_text("this job ran")
+
+
+class Exploit:
+    """What a hostile producer pickles: unpickling it runs ``write_marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Callable[[str], None], tuple[str]]:
+        return write_marker, (str(self.marker),)
 
 
 def marker_callback(job: Job, connection: object, *rest: object) -> None:
@@ -366,6 +379,155 @@ def test_undecodable_job_data_is_refused_and_the_worker_survives(
     assert job.get_status() == JobStatus.FAILED
     assert "ForeignJobRefused" in failure_of(job)
     assert read_counts(redis_conn, settings.key_prefix, UNKNOWN_CAMERA).failed == {"foreign_job": 1}
+    assert fetch(good_id, redis_conn).get_status() == JobStatus.FINISHED
+
+
+def test_a_job_pickled_by_rqs_default_serializer_is_refused_never_unpickled(
+    worker: FerWorker,
+    submitter: FrameSubmitter,
+    redis_conn: redis.Redis[bytes],
+    settings: Settings,
+    fer_data_dir: Path,
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "marker"
+    pickling = Queue(settings.queue_name, connection=redis_conn)  # RQ's default: pickle
+    pickled = pickling.enqueue_call(
+        PROCESS_FRAME, args=(Exploit(marker),), meta={"also": Exploit(marker)}
+    )
+    good_id = submitter.enqueue(scene_frame(fer_data_dir, camera_id="cam-good"))
+    worker.work(burst=True)
+
+    assert not marker.exists()  # nothing of the job was unpickled
+    job = fetch(pickled.id, redis_conn)
+    assert job.get_status() == JobStatus.FAILED
+    assert "ForeignJobRefused" in failure_of(job) and "undecodable job data" in failure_of(job)
+    assert read_counts(redis_conn, settings.key_prefix, UNKNOWN_CAMERA).failed == {"foreign_job": 1}
+    assert fetch(good_id, redis_conn).get_status() == JobStatus.FINISHED
+
+
+def test_a_pickled_frame_is_refused_never_unpickled(
+    worker: FerWorker,
+    rq_queue: Queue,
+    redis_conn: redis.Redis[bytes],
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "marker"
+    job = rq_queue.enqueue_call(PROCESS_FRAME, args=(pickle.dumps(Exploit(marker)),))
+    worker.work(burst=True)
+
+    assert not marker.exists()
+    assert fetch(job.id, redis_conn).get_status() == JobStatus.FAILED
+    assert "expected a msgpack map" in failure_of(fetch(job.id, redis_conn))
+    assert read_counts(redis_conn, settings.key_prefix, UNKNOWN_CAMERA).failed == {"schema": 1}
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["raw", "a zlib bomb"])
+def test_an_oversized_job_is_refused_unread_and_counted(
+    compressed: bool,
+    worker: FerWorker,
+    rq_queue: Queue,
+    submitter: FrameSubmitter,
+    redis_conn: redis.Redis[bytes],
+    settings: Settings,
+    fer_data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by tests/fuzz: RQ inflated a zlib stream in a job's data whatever its size."""
+    monkeypatch.setattr(rqjob, "MAX_JOB_DATA_BYTES", 256 * 1024)  # the scene frames fit
+    big = bytes(4 * 1024 * 1024)
+    oversized = rq_queue.enqueue_call(PROCESS_FRAME, args=(b"replaced below",))
+    redis_conn.hset(oversized.key, "data", zlib.compress(big, 9) if compressed else big)
+    good_id = submitter.enqueue(scene_frame(fer_data_dir, camera_id="cam-good"))
+    worker.work(burst=True)
+
+    job = fetch(oversized.id, redis_conn)
+    assert job.get_status() == JobStatus.FAILED
+    assert "expected at most 262144 bytes of job data" in failure_of(job)
+    assert read_counts(redis_conn, settings.key_prefix, UNKNOWN_CAMERA).failed == {"too_large": 1}
+    assert fetch(good_id, redis_conn).get_status() == JobStatus.FINISHED
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("status", b"bogus"),
+        ("created_at", b"garbage"),
+        ("timeout", b"99999999999999999999"),  # over signal.alarm's range
+        ("failure_ttl", b"99999999999999999999"),  # over Redis EXPIRE's range
+        ("dependency_ids", b"{not json"),
+        ("dependency_ids", b"true"),  # RQ saved the job with dependency_ids[0]
+        ("origin", b"\xff\xfe"),
+    ],
+)
+def test_a_job_hash_rq_cannot_read_is_refused_and_the_worker_goes_on(
+    field: str,
+    value: bytes,
+    worker: FerWorker,
+    rq_queue: Queue,
+    submitter: FrameSubmitter,
+    redis_conn: redis.Redis[bytes],
+    settings: Settings,
+    fer_data_dir: Path,
+) -> None:
+    """Found by tests/fuzz: each of these stopped the worker that dequeued the job."""
+    frame = scene_frame(fer_data_dir, camera_id="cam-hostile")
+    hostile = rq_queue.enqueue_call(PROCESS_FRAME, args=(frame.encode(),))
+    redis_conn.hset(hostile.key, field, value)
+    good_id = submitter.enqueue(scene_frame(fer_data_dir, camera_id="cam-good"))
+    worker.work(burst=True)
+
+    assert redis_conn.hget(hostile.key, "status") == JobStatus.FAILED.value.encode()
+    assert hostile.id in rq_queue.failed_job_registry
+    assert read_history(redis_conn, settings.key_prefix, "cam-hostile") == []  # never processed
+    assert read_counts(redis_conn, settings.key_prefix, UNKNOWN_CAMERA).failed == {"foreign_job": 1}
+    assert fetch(good_id, redis_conn).get_status() == JobStatus.FINISHED
+
+
+def deep(depth: int) -> object:
+    value: object = "worker.jobs.process_frame"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("call", "reason", "says"),
+    [
+        ((PROCESS_FRAME, None, None, {}), "schema", "got arguments NoneType None"),
+        ((PROCESS_FRAME, None, 7, {}), "schema", "got arguments int 7"),
+        ((PROCESS_FRAME, None, [b"x"], 5), "schema", "and keywords int 5"),
+        ((PROCESS_FRAME, None, [b"x"], {1: 2, "a": 3}), "schema", "keywords dict {"),
+        ((deep(1000), None, [b"x"], {}), "foreign_job", "got [[[[...]]]]: refused"),
+        (("x" * 5_000_000, None, [b"x"], {}), "foreign_job", "got 'xxxxxxxx"),
+    ],
+    ids=["args None", "args an int", "keywords an int", "keywords of mixed types",
+         "function 1000 deep", "function of 5 MB"],
+)  # fmt: skip
+def test_any_job_call_gets_an_answer_and_the_worker_goes_on(
+    call: tuple[object, ...],
+    reason: str,
+    says: str,
+    worker: FerWorker,
+    rq_queue: Queue,
+    submitter: FrameSubmitter,
+    redis_conn: redis.Redis[bytes],
+    settings: Settings,
+    fer_data_dir: Path,
+) -> None:
+    """Found by tests/fuzz: job data that msgpack reads but that is not a plain call with
+    one argument (a TypeError, a RecursionError) stopped the worker."""
+    hostile = rq_queue.enqueue_call(PROCESS_FRAME, args=(b"replaced below",))
+    redis_conn.hset(hostile.key, "data", msgpack.packb(call, use_bin_type=True))
+    good_id = submitter.enqueue(scene_frame(fer_data_dir, camera_id="cam-good"))
+    worker.work(burst=True)
+
+    assert redis_conn.hget(hostile.key, "status") == JobStatus.FAILED.value.encode()
+    error = failure_of(fetch(hostile.id, redis_conn))
+    assert says in error and "expected" in error
+    assert len(error.splitlines()[-1]) < 400  # the message, however big the call
+    assert read_counts(redis_conn, settings.key_prefix, UNKNOWN_CAMERA).failed == {reason: 1}
     assert fetch(good_id, redis_conn).get_status() == JobStatus.FINISHED
 
 
