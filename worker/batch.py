@@ -150,18 +150,11 @@ def _still_known(
     members: list[Member], connection: redis.Redis[bytes], expected: frozenset[str]
 ) -> list[Member]:
     """The members whose job the server holds with a status among ``expected``."""
-    with connection.pipeline(transaction=False) as reads:
-        for member in members:
-            reads.hget(member.job.key, "status")
-        statuses = reads.execute()
-    kept = [m for m, status in zip(members, statuses, strict=True) if _text(status) in expected]
+    now = bookkeeping.statuses([member.job for member in members], connection)
+    kept = [member for member, status in zip(members, now, strict=True) if status in expected]
     if len(kept) < len(members):
         log.warning("%d of the batch's jobs are gone from Redis", len(members) - len(kept))
     return kept
-
-
-def _text(value: bytes | None) -> str | None:
-    return None if value is None else value.decode()
 
 
 def serve_alone(

@@ -32,7 +32,7 @@ RQ's public API, and why:
   ``Job.delete`` first reads the job's status from Redis, a round trip per job.
 
 - A job's ``status`` field, read straight from the hashes of a whole batch in one script
-  (``watch_started``): ``Job.get_status`` reads one job per round trip.
+  (``statuses``, ``watch_started``): ``Job.get_status`` reads one job per round trip.
 
 Everything else is public: ``Execution.create``, ``Job.prepare_for_execution``,
 ``Job.heartbeat``, ``Job.set_status``, ``Job.save``, ``Job.cleanup``, ``Result.create``,
@@ -111,6 +111,16 @@ return out
 """
 
 
+def statuses(jobs: Sequence[Job], client: redis.Redis[bytes] | Pipeline) -> list[str | None]:
+    """Each job's status as its hash says now (None: the hash is gone), in one round trip;
+    on a pipeline under WATCH too, which otherwise sends commands one at a time."""
+    if not jobs:
+        return []
+    keys = [job.key for job in jobs]
+    found = client.execute_command("EVAL", _STATUSES, len(keys), *keys)
+    return [as_text(status) if status else None for status in found]
+
+
 def watch_started(jobs: Sequence[Job], pipeline: Pipeline) -> list[bool]:
     """WATCH every job's hash on ``pipeline`` and say which jobs are started now.
 
@@ -118,10 +128,8 @@ def watch_started(jobs: Sequence[Job], pipeline: Pipeline) -> list[bool]:
     """
     if not jobs:
         return []
-    keys = [job.key for job in jobs]
-    pipeline.watch(*keys)
-    statuses = pipeline.execute_command("EVAL", _STATUSES, len(keys), *keys)  # type: ignore[no-untyped-call]
-    return [bool(status) and as_text(status) == JobStatus.STARTED.value for status in statuses]
+    pipeline.watch(*(job.key for job in jobs))
+    return [status == JobStatus.STARTED.value for status in statuses(jobs, pipeline)]
 
 
 def take_waiting(worker: BaseWorker, wanted: int) -> list[tuple[Job, Queue]]:

@@ -14,7 +14,7 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -31,8 +31,8 @@ from ferstream.bench.results import (
     LoadRun,
     Percentiles,
     PoolRun,
-    Reasons,
     SaturationRun,
+    merge_reasons,
 )
 from ferstream.bench.scenes import LabelledFrame
 from ferstream.bench.watch import Watcher
@@ -399,15 +399,6 @@ def camera_account(counts: CameraCounts, read: int, queued: int) -> CameraAccoun
         # after a drain nothing may be pending, and every processed frame was published and read
         identity_holds=pending == 0 and queued == 0 and read == counts.processed,
     )
-
-
-def merge_reasons(parts: Iterable[Reasons]) -> Reasons:
-    """Counts by reason, added up."""
-    merged: dict[str, int] = {}
-    for part in parts:
-        for reason, amount in part.items():
-            merged[reason] = merged.get(reason, 0) + amount
-    return merged
 
 
 def _overheads(results: list[Result]) -> list[float]:

@@ -9,10 +9,20 @@ what the ``Watched`` sampler saw meanwhile.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 Reasons = dict[str, int]  # counts by reason: dropped or failed frames
+
+
+def merge_reasons(parts: Iterable[Reasons]) -> Reasons:
+    """Counts by reason, added up."""
+    merged: dict[str, int] = {}
+    for part in parts:
+        for reason, amount in part.items():
+            merged[reason] = merged.get(reason, 0) + amount
+    return merged
 
 
 @dataclass(frozen=True)

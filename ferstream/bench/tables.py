@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from ferstream.bench.results import (
     BenchReport,
     CameraAccount,
@@ -11,6 +9,7 @@ from ferstream.bench.results import (
     Reasons,
     ReferenceRun,
     SaturationRun,
+    merge_reasons,
 )
 
 CAMERA_ROWS = 4  # a run with more cameras gets one accounting row
@@ -172,17 +171,9 @@ def _summed(cameras: list[CameraAccount]) -> CameraAccount:
     return CameraAccount(
         submitted=sum(c.submitted for c in cameras),
         processed=sum(c.processed for c in cameras),
-        dropped=_added(c.dropped for c in cameras),
-        failed=_added(c.failed for c in cameras),
+        dropped=merge_reasons(c.dropped for c in cameras),
+        failed=merge_reasons(c.failed for c in cameras),
         pending=sum(c.pending for c in cameras),
         results_read=sum(c.results_read for c in cameras),
         identity_holds=all(c.identity_holds for c in cameras),
     )
-
-
-def _added(parts: Iterable[Reasons]) -> Reasons:
-    total: Reasons = {}
-    for part in parts:
-        for reason, amount in part.items():
-            total[reason] = total.get(reason, 0) + amount
-    return total

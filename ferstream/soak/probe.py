@@ -23,8 +23,8 @@ import redis
 
 from common.accounting import read_counts
 from common.wire import Result
-from ferstream.bench.load import merge_reasons, percentiles
-from ferstream.bench.results import Reasons
+from ferstream.bench.load import percentiles
+from ferstream.bench.results import Reasons, merge_reasons
 from ferstream.bench.watch import MIB, local_redis_pid, open_fds, rss_bytes
 from ferstream.soak.badframes import BadFrameMixer
 from ferstream.soak.results import SoakSample

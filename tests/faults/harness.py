@@ -108,14 +108,14 @@ class Stack:
         }
 
     def start_pool(self, workers: int) -> None:
-        command = [*_ferstream(), "-v", "worker", "--concurrency", str(workers)]
+        command = [*ferstream_command(), "-v", "worker", "--concurrency", str(workers)]
         self.pool = self._spawn(command, "pool.log")
         connection = self.server.client()
         wait_until(lambda: len(live_workers(connection)) >= workers, READY_SECONDS, "workers")
 
     def start_camera(self, camera_id: str, fps: float, seconds: float) -> None:
         command = [
-            *_ferstream(),
+            *ferstream_command(),
             "produce",
             *("--camera-id", camera_id, "--source", f"scenes:{self.data_dir}"),
             *("--fps", str(fps), "--duration", str(seconds)),
@@ -146,7 +146,8 @@ class Stack:
         return subprocess.Popen(command, env=self.env(), stdout=output, stderr=subprocess.STDOUT)
 
 
-def _ferstream() -> list[str]:
+def ferstream_command() -> list[str]:
+    """The ``ferstream`` command, run by this interpreter."""
     return [sys.executable, "-c", "from ferstream.cli import run; run()"]
 
 

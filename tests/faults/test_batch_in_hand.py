@@ -7,8 +7,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
 import pytest
 from rq import Queue
 
@@ -19,24 +17,12 @@ from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from producer.submit import FrameSubmitter
 from tests.faults.harness import RedisProcess, ledger
-from tests.worker import scene_frame
-from worker.detector import BoxTuple, FaceDetector
+from tests.worker import SlowDetector, scene_frame
 from worker.pipeline import FramePipeline
 from worker.rqworker import FerWorker
 
 FRAMES = 3
 DETECT_PAUSE = 1.0  # each frame's detection: the batch is in hand for 3 s
-
-
-class SlowDetector:
-    """The real detector after a pause, so the batch is still in hand when Redis dies."""
-
-    def __init__(self, detector: FaceDetector) -> None:
-        self.detector = detector
-
-    def detect(self, gray: npt.NDArray[np.uint8]) -> list[BoxTuple]:
-        time.sleep(DETECT_PAUSE)
-        return self.detector.detect(gray)
 
 
 @pytest.mark.parametrize(
@@ -62,7 +48,7 @@ def test_a_batch_in_hand_through_a_redis_restart(
             [Queue(settings.queue_name, connection=connection, serializer=MsgpackSerializer)],
             settings=settings,
             pipeline=FramePipeline(
-                SlowDetector(frame_pipeline.detector),
+                SlowDetector(frame_pipeline.detector, DETECT_PAUSE),
                 frame_pipeline.classifier,
                 settings,
                 "fault-worker",

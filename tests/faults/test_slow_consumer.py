@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 
 from common.keys import results_channel
-from tests.faults.harness import KEY_PREFIX, Stack, _ferstream, ledger, settled, wait_until
+from tests.faults.harness import KEY_PREFIX, Stack, ferstream_command, ledger, settled, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ def test_a_killed_follow_client_leaves_no_subscriber_behind(
     stack = make_stack()
     stack.start_pool(1)
     follower = subprocess.Popen(
-        [*_ferstream(), "results", "--camera", "cam-a", "--follow"],
+        [*ferstream_command(), "results", "--camera", "cam-a", "--follow"],
         env=stack.env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -20,9 +20,22 @@ from common.defaults import DEFAULT_MAX_FRAME_BYTES
 from common.wire import Frame
 from producer.encoding import encode_jpeg
 from producer.scenes import SceneGenerator
+from worker.detector import BoxTuple, FaceDetector
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BAD_CAMERA = "cam-bad"
+
+
+class SlowDetector:
+    """The real detector, after a pause: a batch that stays in hand (past its time limit,
+    or while Redis restarts)."""
+
+    def __init__(self, detector: FaceDetector, pause: float) -> None:
+        self.detector, self.pause = detector, pause
+
+    def detect(self, gray: np.ndarray) -> list[BoxTuple]:
+        time.sleep(self.pause)
+        return self.detector.detect(gray)
 
 
 def textured_image(width: int = 96, height: int = 64) -> np.ndarray:

@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import ClassVar
 
 import msgpack
-import numpy as np
-import numpy.typing as npt
 import pytest
 import redis
 from rq import Callback, Queue, RateLimit, Repeat, Retry
@@ -34,8 +32,7 @@ from common.settings import Settings
 from common.wire import Frame, Result
 from ferstream.scoring import match_faces
 from producer.submit import FrameSubmitter
-from tests.worker import BAD_JOB_NAMES, bad_jobs, scene_frame
-from worker.detector import BoxTuple, FaceDetector
+from tests.worker import BAD_JOB_NAMES, SlowDetector, bad_jobs, scene_frame
 from worker.jobs import PROCESS_FRAME
 from worker.pipeline import FramePipeline
 from worker.rqworker import FerWorker
@@ -561,17 +558,6 @@ def test_a_burst_of_mixed_jobs_settles_every_count(
     assert (counts.processed, counts.dropped, counts.failed) == (3, {"stale": 1}, {"truncated": 1})
     history = read_history(redis_conn, settings.key_prefix, "cam-mix")
     assert sorted(r.frame_number for _, r in history) == [0, 1, 2]
-
-
-class SlowDetector:
-    """The real detector, after a pause: a frame that takes longer than its job may."""
-
-    def __init__(self, detector: FaceDetector, pause: float) -> None:
-        self.detector, self.pause = detector, pause
-
-    def detect(self, gray: npt.NDArray[np.uint8]) -> list[BoxTuple]:
-        time.sleep(self.pause)
-        return self.detector.detect(gray)
 
 
 def test_a_batch_past_its_time_limit_fails_its_frames_and_the_worker_goes_on(
