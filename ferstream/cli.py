@@ -521,6 +521,23 @@ def _strides(text: str) -> tuple[int, int, int, int, int]:
 @click.option("--brightness", type=float, default=0.2, show_default=True, help="+- of 255")
 @click.option("--erase-prob", type=float, default=0.4, show_default=True)
 @click.option("--mixup-prob", type=float, default=0.0, show_default=True)
+@click.option(
+    "--cycle-epochs",
+    type=int,
+    default=None,
+    help="restart the cosine this often and average the weights at each cycle's end (SWA)",
+)
+@click.option(
+    "--teacher",
+    "teachers",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    help="distil from this model's ten-crop distributions (repeat for an ensemble)",
+)
+@click.option(
+    "--distill-weight", type=float, default=0.5, show_default=True, help="the teachers' share"
+)
+@click.option("--distill-temperature", type=float, default=2.0, show_default=True)
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--mixed-precision", is_flag=True, help="bfloat16 compute (GPU)")
 @click.option("--resume", is_flag=True, help="continue from OUT/checkpoint.keras")
@@ -542,6 +559,10 @@ def train(
     brightness: float,
     erase_prob: float,
     mixup_prob: float,
+    cycle_epochs: int | None,
+    teachers: tuple[Path, ...],
+    distill_weight: float,
+    distill_temperature: float,
     seed: int,
     mixed_precision: bool,
     resume: bool,
@@ -568,6 +589,10 @@ def train(
         train_faces=train_faces,
         seed=seed,
         mixed_precision=mixed_precision,
+        cycle_epochs=cycle_epochs,
+        teachers=teachers,
+        distill_weight=distill_weight,
+        distill_temperature=distill_temperature,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
     click.echo(f"model written to {train_model(config, resume=resume)}")
