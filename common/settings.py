@@ -62,7 +62,7 @@ class Settings:
     detect_full_every: int = defaults.DEFAULT_DETECT_FULL_EVERY
     track_min_iou: float = defaults.DEFAULT_TRACK_MIN_IOU
     track_min_hits: int = defaults.DEFAULT_TRACK_MIN_HITS
-    track_max_missed: int = defaults.DEFAULT_TRACK_MAX_MISSED
+    track_max_missed_seconds: float = defaults.DEFAULT_TRACK_MAX_MISSED_SECONDS
     track_half_life: float = defaults.DEFAULT_TRACK_HALF_LIFE_SECONDS
     track_switch_margin: float = defaults.DEFAULT_TRACK_SWITCH_MARGIN
     track_switch_hold: float = defaults.DEFAULT_TRACK_SWITCH_HOLD_SECONDS

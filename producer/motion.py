@@ -31,7 +31,9 @@ from producer.scenes import (
 
 UInt8Image = npt.NDArray[np.uint8]
 
-SEGMENT_SECONDS = (2.0, 4.0)  # how long one expression lasts
+SEGMENT_SECONDS = (3.0, 6.0)  # how long one expression lasts
+HEAD_TILT_DEG = 4.0  # a head sways: the face turns this much either way, smoothly
+FACE_LIGHT = 10.0  # and its light varies this many grey levels either way
 OCCLUSION_SECONDS = (0.2, 0.5)
 OCCLUSIONS_PER_MINUTE = 6
 SIDE_RANGE = (110, 170)
@@ -159,7 +161,7 @@ class MotionSequence:
         for actor in self.actors:
             x, y, side, _ = actor.box_at(t, self.size[0])
             segment = actor.segment_at(t)
-            paste_face(frame, self._load(segment.face), x, y, side)
+            paste_face(frame, self._sway(self._load(segment.face), actor, t), x, y, side)
             occluded = actor.occluded(t)
             if occluded:
                 cv2.rectangle(
@@ -174,6 +176,16 @@ class MotionSequence:
                 }
             )
         return add_sensor_noise(self._noise, frame, SENSOR_NOISE_SIGMA), truth
+
+    @staticmethod
+    def _sway(face: UInt8Image, actor: Actor, t: float) -> UInt8Image:
+        """The face as a live one varies: a slight, smooth tilt and change of light."""
+        angle = HEAD_TILT_DEG * math.sin(1.3 * t + 3.0 * actor.phase)
+        light = FACE_LIGHT * math.sin(0.9 * t + 5.0 * actor.phase)
+        centre = (face.shape[1] / 2.0, face.shape[0] / 2.0)
+        matrix = cv2.getRotationMatrix2D(centre, angle, 1.0)
+        turned = cv2.warpAffine(face, matrix, face.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
+        return np.asarray(np.clip(turned.astype(np.float32) + light, 0, 255), dtype=np.uint8)
 
     def _load(self, face: FaceFile) -> UInt8Image:
         if face.path not in self._images:

@@ -74,7 +74,7 @@ def tracker_config(settings: Settings) -> TrackerConfig:
     return TrackerConfig(
         min_iou=settings.track_min_iou,
         min_hits=settings.track_min_hits,
-        max_missed=settings.track_max_missed,
+        max_missed_seconds=settings.track_max_missed_seconds,
         smoothing=SmoothingConfig(
             half_life_seconds=settings.track_half_life,
             margin=settings.track_switch_margin,

@@ -5,8 +5,9 @@
   camera settle equally fast in seconds.
 - **Hysteresis.** The shown label changes only when another class leads it by ``margin``
   in the average for at least ``hold_seconds``.
-- **Uncertain.** When the shown class's average is under ``confidence_floor``, the label
-  is ``None`` (shown as "uncertain").
+- **Uncertain.** When the shown class's average falls under ``confidence_floor``, the
+  label is ``None`` (shown as "uncertain") until it is back above the floor by
+  ``UNCERTAIN_MARGIN``, so a face near the floor does not blink in and out of it.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ import numpy as np
 import numpy.typing as npt
 
 Probabilities = npt.NDArray[np.float64]
+UNCERTAIN_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
 class SmoothingConfig:
-    half_life_seconds: float = 0.25
+    half_life_seconds: float = 0.3
     margin: float = 0.1
     hold_seconds: float = 0.15
-    confidence_floor: float = 0.35
+    confidence_floor: float = 0.3
 
     def __post_init__(self) -> None:
         if self.half_life_seconds <= 0:
@@ -45,13 +47,12 @@ class EmotionSmoother:
         self._challenger: int | None = None
         self._challenger_since = 0.0
         self._last_at = 0.0
+        self._uncertain = False
 
     @property
     def label(self) -> int | None:
         """The class shown, or ``None`` while uncertain."""
-        if self.average is None or self.leader is None:
-            return None
-        return self.leader if self.average[self.leader] >= self.config.confidence_floor else None
+        return None if self._uncertain else self.leader
 
     def update(self, probabilities: Probabilities, at: float) -> None:
         observed = np.asarray(probabilities, dtype=np.float64)
@@ -63,7 +64,17 @@ class EmotionSmoother:
             keep = 0.5 ** (dt / self.config.half_life_seconds)
             self.average = keep * self.average + (1.0 - keep) * observed
             self._follow_leader(at)
+        self._follow_confidence()
         self._last_at = at
+
+    def _follow_confidence(self) -> None:
+        assert self.average is not None and self.leader is not None
+        confidence = self.average[self.leader]
+        floor = self.config.confidence_floor
+        if self._uncertain:
+            self._uncertain = confidence < floor + UNCERTAIN_MARGIN
+        else:
+            self._uncertain = confidence < floor
 
     def _follow_leader(self, at: float) -> None:
         assert self.average is not None and self.leader is not None

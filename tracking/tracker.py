@@ -2,13 +2,15 @@
 
 A track is born tentative from an unmatched face and is confirmed (published) once it has
 been seen in ``min_hits`` frames, which keeps one-frame false detections out. Through a
-miss it coasts on a constant-velocity prediction of its box, for up to ``max_missed``
-frames; then it ends. Track ids are random, short-lived and per camera: nothing links a
+miss it coasts on a constant-velocity prediction of its box, for up to
+``max_missed_seconds`` (time, not frames: a 5 fps and a 25 fps camera keep a face through
+the same occlusion); then it ends. Track ids are random, short-lived and per camera: nothing links a
 track to a person, to another camera or to a later track of the same face.
 """
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,14 +23,16 @@ from tracking.association import BoxArray, as_boxes, assign
 from tracking.smoothing import EmotionSmoother, SmoothingConfig
 
 TRACK_ID_BYTES = 4
-VELOCITY_KEEP = 0.5  # each new velocity estimate counts half against the running one
+VELOCITY_KEEP = 0.6  # the running velocity's weight against each new measurement
+MAX_SIDES_PER_SECOND = 3.0  # a face crossing more than this many of its sides a second is noise
+COAST_SECONDS = 0.4  # a coasting track's prediction slows down with this time constant
 
 
 @dataclass(frozen=True)
 class TrackerConfig:
     min_iou: float = 0.2
     min_hits: int = 2
-    max_missed: int = 5
+    max_missed_seconds: float = 1.5
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
 
 
@@ -60,27 +64,42 @@ class TrackState:
 
 
 class Track:
+    """One face over time: its last box, the motion of its centre, its smoothed emotion.
+
+    Only the centre moves in a prediction. Haar's box sizes jump between the cascade's
+    scales from frame to frame, so a size velocity would be noise; the size stays the
+    last seen. The centre's velocity is a running mean of the measured ones, capped at
+    ``MAX_SIDES_PER_SECOND`` box sides per second, and a coasting track slows down with
+    time constant ``COAST_SECONDS``: however long it coasts, it moves at most
+    velocity x ``COAST_SECONDS`` from where it was last seen.
+    """
+
     def __init__(self, face: Face, at: float, config: TrackerConfig) -> None:
         self.track_id = secrets.token_hex(TRACK_ID_BYTES)
         self.box = np.asarray(face.box, dtype=np.float64)
-        self.velocity = np.zeros(4, dtype=np.float64)  # per second
+        self.velocity = np.zeros(2, dtype=np.float64)  # of the centre, pixels per second
         self.smoother = EmotionSmoother(config.smoothing)
         self.smoother.update(np.asarray(face.probabilities), at)
         self.first_seen = self.last_seen = at
         self.hits, self.missed = 1, 0
 
     def predicted(self, at: float) -> npt.NDArray[np.float64]:
-        box = self.box + self.velocity * (at - self.last_seen)
-        box[2:] = np.maximum(box[2:], 1.0)
-        return np.asarray(box)
+        dt = max(0.0, at - self.last_seen)
+        travelled = self.velocity * COAST_SECONDS * (1.0 - math.exp(-dt / COAST_SECONDS))
+        box = self.box.copy()
+        box[:2] += travelled
+        return box
 
     def observe(self, face: Face, at: float) -> None:
         box = np.asarray(face.box, dtype=np.float64)
         dt = at - self.last_seen
         if dt > 0:
-            measured = (box - self.box) / dt
+            measured = (_centre(box) - _centre(self.box)) / dt
             keep = VELOCITY_KEEP if self.hits > 1 else 0.0  # the first estimate stands alone
-            self.velocity = keep * self.velocity + (1.0 - keep) * measured
+            velocity = keep * self.velocity + (1.0 - keep) * measured
+            cap = MAX_SIDES_PER_SECOND * float(max(box[2], box[3]))
+            speed = float(np.hypot(*velocity))
+            self.velocity = velocity * (cap / speed) if speed > cap else velocity
         self.box = box
         self.smoother.update(np.asarray(face.probabilities), at)
         self.last_seen = at
@@ -101,6 +120,10 @@ class Track:
             last_seen=self.last_seen,
             hits=self.hits,
         )
+
+
+def _centre(box: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    return np.asarray(box[:2] + box[2:] / 2.0)
 
 
 class CameraTracker:
@@ -129,9 +152,9 @@ class CameraTracker:
         states = [
             track.state(at, seen.get(id(track)))
             for track in self.tracks
-            if track.hits >= self.config.min_hits and track.missed <= self.config.max_missed
+            if track.hits >= self.config.min_hits and self._alive(track, at)
         ]
-        self._end_lost()
+        self._end_lost(at)
         return states
 
     def hint_at(self, frame_number: int, at: float) -> Hint:
@@ -142,15 +165,15 @@ class CameraTracker:
             x, y, w, h = (round(float(v)) for v in track.predicted(at))
             box = (max(0, x), max(0, y), max(1, w), max(1, h))
             velocity = (float(track.velocity[0]), float(track.velocity[1]))
-            boxes.append(HintedBox(box, velocity))
+            boxes.append(HintedBox(box, velocity if track.missed == 0 else (0.0, 0.0)))
         return Hint(frame_number, at, tuple(boxes))
 
-    def _end_lost(self) -> None:
-        alive = [t for t in self.tracks if self._alive(t)]
+    def _end_lost(self, at: float) -> None:
+        alive = [t for t in self.tracks if self._alive(t, at)]
         self.ended += len(self.tracks) - len(alive)
         self.tracks = alive
 
-    def _alive(self, track: Track) -> bool:
+    def _alive(self, track: Track, at: float) -> bool:
         if track.hits < self.config.min_hits:
             return track.missed == 0  # a tentative track that misses once was noise
-        return track.missed <= self.config.max_missed
+        return at - track.last_seen <= self.config.max_missed_seconds

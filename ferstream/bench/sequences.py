@@ -1,14 +1,16 @@
 """Frames of a moving sequence or a video through the worker's pipeline, in order, in
 process: with whole-frame detection, or guided by the tracks as a worker is.
 
-Guided runs take their hints from the tracker as it stood ``hint_lag`` frames earlier,
-as a worker's would: the track service is a few frames behind the frames in flight.
+Guided runs take their hints from the tracker as it stood ``HINT_LAG_SECONDS`` earlier
+(at least one frame), as a worker's would: the track service is behind the frames in
+flight.
 Every frame is timed (decode, detect and classify on one thread), so the frames per
 second per core of the two ways compare directly.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +28,9 @@ from tracking.service import to_faces
 from tracking.tracker import CameraTracker, TrackerConfig, TrackState
 from worker.pipeline import FramePipeline
 
-HINT_LAG = 2  # frames between the newest tracked frame and the frame a worker detects
+# The track service is this far behind the frame a worker detects (the result's way back
+# and the frames in flight); at least one frame.
+HINT_LAG_SECONDS = 0.08
 JPEG_QUALITY = 80
 START = 1_800_000_000.0  # captured_at of frame 0 (any fixed time)
 
@@ -87,10 +91,11 @@ def run_sequence(
     pipeline: FramePipeline,
     tracker_config: TrackerConfig,
     camera_id: str = "sequence",
-    hint_lag: int = HINT_LAG,
+    fps: float = 25.0,
 ) -> list[Tracked]:
     """Every frame through ``pipeline`` (guided if its ``guidance`` is set) and a tracker."""
     tracker = CameraTracker(tracker_config)
+    hint_lag = max(1, math.ceil(HINT_LAG_SECONDS * fps))
     hints: list[Hint] = []
     out: list[Tracked] = []
     for number, item in enumerate(frames):

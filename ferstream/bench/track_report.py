@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from common.settings import Settings
+from ferstream.analyze import video_fps
 from ferstream.bench.results import Target
 from ferstream.bench.sequences import Tracked, motion_frames, run_sequence, video_frames
 from ferstream.bench.track_load import TrackLoad, run_track_load
@@ -116,7 +117,7 @@ def run_track_bench(
         sequence = MotionSequence(settings.data_dir, options.seconds, options.seed, options.actors)
         say(f"moving sequence at {fps:g} fps: {int(options.seconds * fps)} frames, both ways ...")
         runs = {
-            name: run_sequence(motion_frames(sequence, fps), pipeline, config)
+            name: run_sequence(motion_frames(sequence, fps), pipeline, config, fps=fps)
             for name, pipeline in (("whole", whole), ("guided", guided))
         }
         changes = sequence.label_changes()
@@ -134,8 +135,9 @@ def run_track_bench(
             say(f"skipping {path}: not found")
             continue
         say(f"real clip {name}, both ways ...")
+        clip_fps = video_fps(path)
         runs = {
-            label: run_sequence(video_frames(path), pipeline, config, camera_id="clip")
+            label: run_sequence(video_frames(path), pipeline, config, "clip", clip_fps)
             for label, pipeline in (("whole", whole), ("guided", guided))
         }
         report.speed.append(_speed(name, runs["whole"], runs["guided"]))

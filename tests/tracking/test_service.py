@@ -91,11 +91,11 @@ def test_one_replica_owns_a_camera_and_another_takes_over_when_it_stops(
     thread = threading.Thread(target=first.run, args=(stop,))
     thread.start()
     time.sleep(0.6)  # past one lease: renewed all the while
-    second.step()
+    run_until(second, lambda: False, seconds=0.3)  # tries to take it, several times
     assert second.cameras == {}
     stop.set()
     thread.join(timeout=5)
-    second.step()  # the stopped replica gave its lease back
+    run_until(second, lambda: second.cameras, seconds=2.0)  # the stopped one gave it back
     assert list(second.cameras) == ["cam"]
 
 
