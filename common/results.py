@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import redis
 
+from common.connection import denied
 from common.errors import BrokerUnavailable, SchemaError
 from common.keys import results_stream
 from common.wire import Result
@@ -34,6 +35,8 @@ def read_history(
             entries = connection.xrange(key)
         else:
             entries = list(reversed(connection.xrevrange(key, count=count)))
+    except redis.exceptions.NoPermissionError as exc:
+        raise denied(exc, connection) from None
     except redis.RedisError as exc:
         raise BrokerUnavailable(f"cannot read results of camera {camera_id!r}: {exc}") from exc
     return list(_decode_entries(entries))
@@ -55,6 +58,8 @@ def follow(
     while True:
         try:
             batches = connection.xread(positions, block=block_ms)
+        except redis.exceptions.NoPermissionError as exc:
+            raise denied(exc, connection) from None
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"cannot follow results: {exc}") from exc
         if not batches:
