@@ -140,7 +140,7 @@ def produce(
     stream_timeout: float | None,
 ) -> None:
     """Capture frames from SOURCE and submit them to the frame queue."""
-    from common.connection import connect
+    from common.connection import connect_as
     from common.metrics import producer_metrics
     from common.metrics_server import serve_producer_metrics
     from producer.runner import run_producer
@@ -155,7 +155,7 @@ def produce(
     if not settings.redis_url:
         raise FerStreamError("expected REDIS_URL to name the Redis server to submit to, got none")
     health = producer_metrics().source_health(camera_id)  # refuses a bad camera id first
-    connection = connect(settings.redis_url)
+    connection = connect_as(settings)
     serve_producer_metrics(settings)
     with open_source(
         source,
@@ -188,14 +188,14 @@ def produce(
 @click.option("--count", type=int, default=None, help="only the last N stored results")
 def results(camera_id: str, follow: bool, count: int | None) -> None:
     """Print a camera's results as JSON lines (stored history, then live with --follow)."""
-    from common.connection import connect
+    from common.connection import connect_as
     from common.results import follow as follow_results
     from common.results import read_history
 
     settings = _settings()
     if not settings.redis_url:
         raise FerStreamError("expected REDIS_URL to name the Redis server to read, got none")
-    connection = connect(settings.redis_url)
+    connection = connect_as(settings)
     last = b"0-0"
     for entry_id, result in read_history(connection, settings.key_prefix, camera_id, count):
         click.echo(json.dumps(result.to_json_dict()))
@@ -208,6 +208,34 @@ def results(camera_id: str, follow: bool, count: int | None) -> None:
                 click.echo(json.dumps(item[1].to_json_dict()))
     except KeyboardInterrupt:
         pass
+
+
+@main.command()
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(["setuser", "file"]),
+    default="setuser",
+    show_default=True,
+    help="setuser: ACL SETUSER commands for redis-cli; file: user lines for an aclfile",
+)
+@click.option(
+    "--passwords-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="read each password from DIR/producer, DIR/worker, DIR/reader "
+    "(default: env PRODUCER_REDIS_PASSWORD, WORKER_REDIS_PASSWORD, READER_REDIS_PASSWORD)",
+)
+def acl(form: str, passwords_dir: Path | None) -> None:
+    """Print the Redis ACL users producer, worker and reader (passwords as SHA-256 hashes)."""
+    import os
+
+    from common.acl import acl_file, read_passwords, setuser_lines
+
+    passwords = read_passwords(os.environ, passwords_dir)
+    render = setuser_lines if form == "setuser" else acl_file
+    for line in render(_settings(), passwords):
+        click.echo(line)
 
 
 @main.command()
