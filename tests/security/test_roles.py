@@ -163,6 +163,16 @@ def raw(*command: str) -> Callable[[redis.Redis[bytes]], object]:
     return lambda client: client.execute_command(*command)
 
 
+def script(body: str, *keys: str) -> Callable[[redis.Redis[bytes]], object]:
+    """Load a script (a producer may: its trim is one), then run it."""
+
+    def attempt(client: redis.Redis[bytes]) -> object:
+        sha = client.script_load(body)
+        return client.evalsha(sha, len(keys), *keys)
+
+    return attempt
+
+
 def subscribe(channel: str, pattern: bool = False) -> Callable[[redis.Redis[bytes]], object]:
     """Subscribe, then read the answer (redis-py only sends the SUBSCRIBE)."""
 
@@ -191,7 +201,8 @@ REFUSED = [
     (PRODUCER, "acl", raw("ACL", "LIST")),
     (PRODUCER, "hgetall", raw("HGETALL", "rq:job:another-camera-frame")),
     # ... not even from inside a script: a script runs with its caller's ACL
-    (PRODUCER, "eval", raw("EVAL", "return redis.call('FLUSHALL')", "0")),
+    (PRODUCER, "evalsha", script("return redis.call('FLUSHALL')")),
+    (PRODUCER, "evalsha", script("return redis.call('HGETALL', KEYS[1])", "ferstream:counts:a")),
     # ... nor read the job hashes it may write (write-only keys)
     (PRODUCER, "lpop", raw("LPOP", "rq:job:another-camera-frame")),
     (PRODUCER, "publish", raw("PUBLISH", CHANNEL, "forged")),
@@ -241,6 +252,8 @@ def test_each_role_is_refused_what_it_must_not_do(
     refused = [entry for entry in acl_redis.acl_log() if entry["username"] == role]
     assert refused, f"expected Redis to log the refusal, got {message}"
     assert {entry["reason"] for entry in refused} <= {"command", "key", "channel"}
+    if command == "evalsha":  # refused inside the script: it ran with the producer's ACL
+        assert {entry["context"] for entry in refused} == {"lua"}
     assert acl_redis.client().ping()  # nothing was flushed or shut down
 
 
