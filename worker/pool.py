@@ -22,7 +22,7 @@ from pathlib import Path
 import redis
 from rq import Queue, Worker
 
-from common.connection import connect
+from common.connection import connect_as
 from common.errors import FerStreamError
 from common.metrics_server import MULTIPROC_ENV, mark_process_dead, prepare_multiprocess_dir
 from common.serializer import MsgpackSerializer
@@ -132,7 +132,7 @@ class WorkerPool:
         """Settle a dead worker's frames at the next sweep and drop its registration."""
         try:
             if self._connection is None:
-                self._connection = connect(str(self.settings.redis_url))
+                self._connection = connect_as(self.settings)
             reap(self._connection, self.settings, name)
         except (FerStreamError, redis.RedisError) as exc:  # its TTLs settle it later
             log.warning("could not reap worker %s now: %s", name, exc)
