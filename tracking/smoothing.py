@@ -23,10 +23,10 @@ UNCERTAIN_MARGIN = 0.05
 
 @dataclass(frozen=True)
 class SmoothingConfig:
-    half_life_seconds: float = 0.3
+    half_life_seconds: float = 0.2
     margin: float = 0.1
-    hold_seconds: float = 0.15
-    confidence_floor: float = 0.3
+    hold_seconds: float = 0.1
+    confidence_floor: float = 0.25
 
     def __post_init__(self) -> None:
         if self.half_life_seconds <= 0:

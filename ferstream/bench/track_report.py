@@ -21,15 +21,17 @@ import numpy as np
 import numpy.typing as npt
 
 from common.settings import Settings
+from common.wire import EMOTIONS
 from ferstream.analyze import video_fps
 from ferstream.bench.results import Target
 from ferstream.bench.sequences import Tracked, motion_frames, run_sequence, video_frames
 from ferstream.bench.track_load import TrackLoad, run_track_load
 from ferstream.bench.track_scores import TrackScores, label_flicker, score_tracks
 from ferstream.scoring import iou
-from producer.motion import MotionSequence
+from producer.motion import HEAD_TILT_DEG, MotionSequence
 from producer.scenes import paste_face
 from tracking.service import tracker_config
+from training.real_footage import SEGMENTS
 from worker.detector import FaceDetector
 from worker.runtime import load_pipeline
 
@@ -75,6 +77,9 @@ class ClipRow:
     raw_changes_per_track_second: float
     smoothed_changes_per_track_second: float
     track_seconds: float
+    known_frames: int = 0  # frames of a segment with a known expression (training.real_footage)
+    raw_accuracy: float | None = None  # on those frames, the largest face's label
+    smoothed_accuracy: float | None = None
 
 
 @dataclass
@@ -151,7 +156,18 @@ def run_track_bench(
         }
         report.speed.append(_speed(name, runs["whole"], runs["guided"]))
         raw, smoothed, seconds = label_flicker(runs["guided"])
-        report.clips.append(ClipRow(name, raw, smoothed, seconds))
+        known, raw_right, smoothed_right = segment_accuracy(name, runs["guided"])
+        report.clips.append(
+            ClipRow(
+                name,
+                raw,
+                smoothed,
+                seconds,
+                known,
+                raw_right / known if known else None,
+                smoothed_right / known if known else None,
+            )
+        )
     if options.load_seconds > 0:
         report.load = run_track_load(settings, settings.data_dir, options.load_seconds, say=say)
     report.targets = evaluate_targets(report)
@@ -166,9 +182,21 @@ def detectable(detector: FaceDetector) -> Callable[[npt.NDArray[np.uint8]], bool
     (``ferstream bench-detect`` measures those)."""
 
     def usable(face: npt.NDArray[np.uint8]) -> bool:
-        return all(_found_alone(detector, face, side) for side in (100, 150))
+        turns = (-HEAD_TILT_DEG, 0.0, HEAD_TILT_DEG)  # as far as the sequence sways it
+        return all(
+            _found_alone(detector, _turned(face, angle), side)
+            for side in (100, 150)
+            for angle in turns
+        )
 
     return usable
+
+
+def _turned(face: npt.NDArray[np.uint8], angle: float) -> npt.NDArray[np.uint8]:
+    centre = (face.shape[1] / 2.0, face.shape[0] / 2.0)
+    matrix = cv2.getRotationMatrix2D(centre, angle, 1.0)
+    turned = cv2.warpAffine(face, matrix, face.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
+    return np.asarray(turned, dtype=np.uint8)
 
 
 def _found_alone(detector: FaceDetector, face: npt.NDArray[np.uint8], side: int) -> bool:
@@ -178,6 +206,27 @@ def _found_alone(detector: FaceDetector, face: npt.NDArray[np.uint8], side: int)
     gray = np.asarray(cv2.cvtColor(canvas, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
     truth = [corner, corner, side, side]
     return any(iou(list(box), truth) >= 0.5 for box in detector.detect(gray))
+
+
+def segment_accuracy(clip: str, frames: Sequence[Tracked]) -> tuple[int, int, int]:
+    """Frames of ``clip`` inside a segment of known expression (``training.real_footage``),
+    and how many of them the largest face's raw label and its track's label get right."""
+    known = raw_right = smoothed_right = 0
+    for segment in SEGMENTS:
+        if segment.file != clip or segment.expected is None:
+            continue
+        expected = EMOTIONS.index(segment.expected)
+        for number, frame in enumerate(frames):
+            if not segment.first <= number <= segment.last:
+                continue
+            known += 1
+            seen = [(t, t.raw) for t in frame.tracks if t.seen and t.raw is not None]
+            if not seen:
+                continue
+            largest, raw = max(seen, key=lambda pair: pair[0].box[2] * pair[0].box[3])
+            raw_right += int(np.argmax(raw)) == expected
+            smoothed_right += largest.label == expected
+    return known, raw_right, smoothed_right
 
 
 def _speed(name: str, whole: Sequence[Tracked], guided: Sequence[Tracked]) -> SpeedRow:
@@ -314,11 +363,21 @@ def report_markdown(report: TrackReport) -> str:
         )
     if report.clips:
         lines += ["", "## Real clips: label changes per track-second", ""]
-        lines += ["| clip | raw | smoothed | track-seconds |", "| --- | --- | --- | --- |"]
+        lines += [
+            "| clip | raw | smoothed | track-seconds | frames of a known expression "
+            "| accuracy raw -> smoothed |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
         for c in report.clips:
+            accuracy = (
+                "-"
+                if c.raw_accuracy is None or c.smoothed_accuracy is None
+                else f"{c.raw_accuracy:.3f} -> {c.smoothed_accuracy:.3f}"
+            )
             lines.append(
                 f"| {c.name} | {c.raw_changes_per_track_second:.2f} | "
-                f"{c.smoothed_changes_per_track_second:.2f} | {c.track_seconds:.1f} |"
+                f"{c.smoothed_changes_per_track_second:.2f} | {c.track_seconds:.1f} | "
+                f"{c.known_frames} | {accuracy} |"
             )
     lines += ["", "![labels over time](bench-tracks-labels.png)", ""]
     return "\n".join(lines)
