@@ -104,3 +104,22 @@ DEFAULT_WORKER_RECONNECT_BACKOFF_SECONDS = (0.2, 1.0)
 DEFAULT_METRICS_ADDR = "0.0.0.0"  # scrapeable from another container or host
 DEFAULT_METRICS_PORT = 9100  # one endpoint per worker pool, covering all its processes
 DEFAULT_PRODUCER_METRICS_PORT = 0  # a producer's own endpoint (compose uses 9101)
+
+# Privacy (FERSTREAM_PRIVACY; what each promise means and how it is kept: PRIVACY.md)
+DEFAULT_PRIVACY = "off"  # or "strict"
+# Strict: a queued frame's job (its JPEG) expires this long after its max age, so Redis
+# drops a frame no worker reached; a worker that does reach it takes the pixels off its
+# job as it starts it. Long enough for a live pool to reach a frame and count it stale.
+PRIVACY_FRAME_TTL_MARGIN_SECONDS = 5
+# Results and counters: kept this long after their last write, results streams trimmed
+# to this age too (0: kept as long as the stream's length allows; strict: the next one).
+DEFAULT_RETENTION_SECONDS = 0
+DEFAULT_STRICT_RETENTION_SECONDS = 3600
+# "faces": a result per frame with every face; "aggregate": per camera, emotion counts
+# per window, published only when at least DEFAULT_AGGREGATE_MIN_FACES faces were seen.
+DEFAULT_RESULTS_MODE = "faces"
+DEFAULT_AGGREGATE_WINDOW_SECONDS = 10
+DEFAULT_AGGREGATE_MIN_FACES = 5
+# Annotated outputs (ferstream analyze): "off", "blur" or "pixelate" each face under its
+# box and label ("": off, strict: blur).
+DEFAULT_BLUR_FACES = ""
