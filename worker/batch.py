@@ -51,7 +51,7 @@ from common.metrics import WorkerMetrics
 from common.rqjob import PROCESS_FRAME, FrameJob
 from common.settings import Settings
 from common.wire import Frame, Result
-from worker import bookkeeping
+from worker import bookkeeping, redaction
 from worker.outcome import Dropped, Failed, Outcome, Processed, record_outcome, write_outcome
 from worker.pipeline import FramePipeline
 
@@ -243,9 +243,12 @@ def frame_of(job: Job) -> Frame | FerStreamError:
 
 
 def camera_of(job: Job) -> str:
-    """The camera whose frame ``job`` carries, else ``UNKNOWN_CAMERA``."""
+    """The camera whose frame ``job`` carries (or carried, before strict privacy took its
+    pixels off: ``worker.redaction``), else ``UNKNOWN_CAMERA``."""
     frame = frame_of(job)
-    return frame.camera_id if isinstance(frame, Frame) else UNKNOWN_CAMERA
+    if isinstance(frame, Frame):
+        return frame.camera_id
+    return redaction.noted_camera(job) or UNKNOWN_CAMERA
 
 
 def _decoded(payload: object) -> Frame | FerStreamError:
@@ -267,13 +270,17 @@ def start(
     worker: FerWorker | None,
 ) -> None:
     """Take every frame off its camera's pending list and, given the ``worker`` that
-    serves the batch, mark every job started in RQ: one round trip."""
+    serves the batch, mark every job started in RQ: one round trip. Under strict
+    privacy every job's pixels leave Redis in it too: the worker holds the frames."""
 
     def take_pending(pipeline: redis.client.Pipeline[bytes]) -> None:
         for member in batch.members:
-            if isinstance(member.frame, Frame):
+            is_frame = isinstance(member.frame, Frame)
+            if is_frame:
                 prefix = settings.key_prefix
                 accounting.take_pending(pipeline, prefix, member.camera_id, member.job.id)
+            if settings.strict:
+                redaction.redact(member.job, member.frame, member.camera_id, pipeline)
 
     if worker is None:  # RQ's own worker started the job
         with connection.pipeline(transaction=False) as pipeline:

@@ -21,7 +21,7 @@ from common.metrics import WorkerMetrics
 from common.rqjob import FrameJob
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
-from worker import batch
+from worker import batch, redaction
 from worker.pipeline import FramePipeline
 
 log = logging.getLogger(__name__)
@@ -172,9 +172,12 @@ class FerWorker(SimpleWorker):
         exc_string: str = "",
         execution: Any = None,
     ) -> None:
-        """RQ's failure handling; a frame its sweep found stuck is also counted as lost."""
+        """RQ's failure handling; a frame its sweep found stuck is also counted as lost
+        (and, under strict privacy, saved by RQ without its pixels)."""
         if exc_string.startswith(STUCK_IN_INTERMEDIATE_QUEUE):
             settle_lost(self, job)
+            if self.settings.strict:
+                redaction.strip(job, batch.frame_of(job))
         super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
 
 

@@ -1,0 +1,65 @@
+"""Whether the frames database keeps anything on disk (RDB snapshots, an AOF).
+
+Frames wait in Redis as JPEGs. Redis keeps them in memory only unless it persists: an
+RDB snapshot (``save``) or an append-only file (``appendonly``) writes every key to
+disk, and with it every face in the queue at that moment, where no TTL removes it.
+A worker checks at start (``CONFIG GET``): with privacy ``off`` it warns; with
+``strict`` it refuses to start (``PrivacyError``), also when the server will not say
+(an ACL user without ``+config|get``), since the promise could not be checked.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+
+from common.errors import PrivacyError
+
+log = logging.getLogger(__name__)
+
+
+def persistence_of(connection: redis.Redis[bytes]) -> list[str]:
+    """What the server writes to disk, in words (empty: nothing).
+
+    ``redis.ResponseError`` (``NoPermissionError`` among them) if it will not say.
+    """
+    config = connection.config_get("save")
+    config.update(connection.config_get("appendonly"))
+    values = {_text(key): _text(value) for key, value in config.items()}
+    found = []
+    if values.get("save", "").strip():
+        found.append(f"RDB snapshots (save {values['save']!r})")
+    if values.get("appendonly", "no").lower() == "yes":
+        found.append("an append-only file (appendonly yes)")
+    return found
+
+
+def check_frames_database(connection: redis.Redis[bytes], strict: bool) -> None:
+    """Warn (privacy off) or refuse (strict: ``PrivacyError``) when the frames database
+    persists to disk or will not say whether it does."""
+    try:
+        found = persistence_of(connection)
+    except redis.ResponseError as exc:
+        message = (
+            "expected the frames database to answer CONFIG GET save/appendonly "
+            f"(grant the worker's user +config|get), got {type(exc).__name__}: {exc}"
+        )
+        _refuse_or_warn(message, strict)
+        return
+    if found:
+        message = (
+            "expected the frames database to keep nothing on disk (save '' and appendonly "
+            f"no: frames hold faces), got {' and '.join(found)}"
+        )
+        _refuse_or_warn(message, strict)
+
+
+def _refuse_or_warn(message: str, strict: bool) -> None:
+    if strict:
+        raise PrivacyError(f"privacy strict: {message}")
+    log.warning("%s", message)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
