@@ -30,6 +30,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from rq import Queue, Worker
 
+from common.errors import SchemaError
+from common.keys import cameras_set, results_stream
+from common.retention import oldest_entry_ages
 from common.serializer import MsgpackSerializer
 from common.wire import EMOTIONS, Result, check_camera_id
 
@@ -307,12 +310,14 @@ class BrokerCollector(Collector):
         connection: redis.Redis[bytes],
         queue_names: Sequence[str],
         pool: PoolView | None = None,
+        key_prefix: str | None = None,
     ) -> None:
         self.connection = connection
         self.queues = [
             Queue(name, connection=connection, serializer=MsgpackSerializer) for name in queue_names
         ]
         self.pool = pool
+        self.key_prefix = key_prefix  # given: the age of each camera's oldest stored result
 
     def collect(self) -> Iterator[Metric]:
         if self.pool is not None:
@@ -329,6 +334,13 @@ class BrokerCollector(Collector):
         used = float(self.connection.info("memory")["used_memory"])
         yield _gauge("ferstream_queue_depth", "Jobs waiting in the queue.", depth, ("queue",))
         yield _gauge("ferstream_redis_memory_used_bytes", "Redis used_memory.", [((), used)])
+        if self.key_prefix is not None:
+            yield _gauge(
+                "ferstream_oldest_result_age_seconds",
+                "Age of the camera's oldest stored result (retention check).",
+                self._oldest_results(self.key_prefix),
+                ("camera",),
+            )
         if self.pool is not None:
             states = self._worker_states(self.pool.worker_name_prefix, set(self.pool.pids))
             samples = [((state,), float(states.get(state, 0))) for state in WORKER_STATES]
@@ -338,6 +350,14 @@ class BrokerCollector(Collector):
                 samples,
                 ("state",),
             )
+
+    def _oldest_results(self, prefix: str) -> list[tuple[tuple[str], float]]:
+        """Per camera with stored results, the age of the oldest (Redis's clock)."""
+        members = self.connection.smembers(cameras_set(prefix))
+        cameras = sorted(c for c in (m.decode(errors="replace") for m in members) if _valid(c))
+        ages = oldest_entry_ages(self.connection, [results_stream(prefix, c) for c in cameras])
+        pairs = zip(cameras, ages, strict=True)
+        return [((camera,), age) for camera, age in pairs if age is not None]
 
     def _worker_states(self, prefix: str, pids: set[int]) -> dict[str, int]:
         """States of this pool's live workers (a killed one stays registered in Redis)."""
@@ -365,6 +385,15 @@ class BrokerCollector(Collector):
         )
         restarts.add_metric([], float(pool.restarts))
         yield restarts
+
+
+def _valid(camera: str) -> bool:
+    """A camera id fit for a label (the cameras set is written by producers)."""
+    try:
+        check_camera_id(camera)
+    except SchemaError:
+        return False
+    return True
 
 
 def _gauge(

@@ -389,7 +389,7 @@ def settle(
         writing = time.perf_counter()
         writes.multi()
         for each in outcomes:
-            write_outcome(writes, each, settings.key_prefix, settings.results_stream_maxlen)
+            write_outcome(writes, each, settings)
         if worker is not None:
             bookkeeping.finish(worker, ended, writes)
         writes.execute()

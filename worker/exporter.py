@@ -35,7 +35,7 @@ def serve_pool_metrics(pool: WorkerPool, port: int | None = None) -> MetricsEndp
         socket_timeout=SCRAPE_REDIS_TIMEOUT_SECONDS,
         retry=Retry(NoBackoff(), 0),  # the next scrape is the retry
     )
-    collector = BrokerCollector(connection, [settings.queue_name], pool)
+    collector = BrokerCollector(connection, [settings.queue_name], pool, settings.key_prefix)
     registry = multiprocess_registry(pool.metrics_dir, collector)
     return serve_metrics(
         registry, settings.metrics_port if port is None else port, settings.metrics_addr

@@ -14,8 +14,10 @@ from typing import Any
 
 import redis
 
-from common import accounting
+from common import accounting, retention
+from common.keys import counts_hash
 from common.metrics import WorkerMetrics
+from common.settings import Settings
 from common.wire import Result
 from worker.publisher import publish_result
 
@@ -65,17 +67,26 @@ Outcome = Processed | Dropped | Failed
 
 
 def write_outcome(
-    pipeline: redis.client.Pipeline[bytes], outcome: Outcome, prefix: str, stream_maxlen: int
+    pipeline: redis.client.Pipeline[bytes], outcome: Outcome, settings: Settings
 ) -> None:
-    """Queue the outcome's counter (and a processed frame's result) on ``pipeline``."""
+    """Queue the outcome's counter (and a processed frame's result) on ``pipeline``;
+    with a retention, the counters expire that long after this write."""
+    prefix = settings.key_prefix
     if isinstance(outcome, Processed):
-        publish_result(pipeline, prefix, outcome.result, stream_maxlen)
+        publish_result(
+            pipeline,
+            prefix,
+            outcome.result,
+            settings.results_stream_maxlen,
+            settings.results_retention,
+        )
         counted = accounting.PROCESSED
     elif isinstance(outcome, Dropped):
         counted = accounting.dropped(outcome.reason)
     else:
         counted = accounting.failed(outcome.reason)
     accounting.count(pipeline, prefix, outcome.camera_id, counted)
+    retention.expire(pipeline, [counts_hash(prefix, outcome.camera_id)], settings.results_retention)
 
 
 def record_outcome(
