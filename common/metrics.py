@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 from rq import Queue, Worker
 
 from common.errors import SchemaError
-from common.keys import cameras_set, results_stream
+from common.keys import aggregate_stream, cameras_set, results_stream
 from common.retention import oldest_entry_ages
 from common.serializer import MsgpackSerializer
 from common.wire import EMOTIONS, Result, check_camera_id
@@ -159,8 +159,11 @@ class WorkerMetrics:
             metrics.stage_duration.labels(stage=stage)
         return metrics
 
-    def record_processed(self, result: Result, publish_seconds: float, published_at: float) -> None:
-        """Count and time one published ``result``."""
+    def record_processed(
+        self, result: Result, publish_seconds: float, published_at: float, per_face: bool = True
+    ) -> None:
+        """Count and time one published ``result`` (without ``per_face``, its faces are
+        not counted by emotion: results mode aggregate publishes no face's emotion)."""
         camera = result.camera_id
         self.frames_processed.labels(camera=camera).inc()
         self.end_to_end_latency.labels(camera=camera).observe(
@@ -178,7 +181,7 @@ class WorkerMetrics:
         self.faces_per_frame.observe(len(result.faces))
         if result.faces:
             self.faces_detected.labels(camera=camera).inc(len(result.faces))
-        for face in result.faces:
+        for face in result.faces if per_face else ():
             self.faces_by_emotion.labels(camera=camera, emotion=EMOTIONS[face.label]).inc()
 
     def record_batch(self, frames: int) -> None:
@@ -337,7 +340,7 @@ class BrokerCollector(Collector):
         if self.key_prefix is not None:
             yield _gauge(
                 "ferstream_oldest_result_age_seconds",
-                "Age of the camera's oldest stored result (retention check).",
+                "Age of the camera's oldest stored result or aggregate (retention check).",
                 self._oldest_results(self.key_prefix),
                 ("camera",),
             )
@@ -355,9 +358,14 @@ class BrokerCollector(Collector):
         """Per camera with stored results, the age of the oldest (Redis's clock)."""
         members = self.connection.smembers(cameras_set(prefix))
         cameras = sorted(c for c in (m.decode(errors="replace") for m in members) if _valid(c))
-        ages = oldest_entry_ages(self.connection, [results_stream(prefix, c) for c in cameras])
-        pairs = zip(cameras, ages, strict=True)
-        return [((camera,), age) for camera, age in pairs if age is not None]
+        streams = [(results_stream(prefix, c), aggregate_stream(prefix, c)) for c in cameras]
+        ages = oldest_entry_ages(self.connection, [key for pair in streams for key in pair])
+        samples = []
+        for index, camera in enumerate(cameras):
+            found = [age for age in ages[2 * index : 2 * index + 2] if age is not None]
+            if found:
+                samples.append(((camera,), max(found)))
+        return samples
 
     def _worker_states(self, prefix: str, pids: set[int]) -> dict[str, int]:
         """States of this pool's live workers (a killed one stays registered in Redis)."""

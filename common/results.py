@@ -1,4 +1,5 @@
-"""Reading published results: a camera's recent history from its stream, then live ones."""
+"""Reading published results: a camera's recent history from its stream, then live ones;
+in results mode aggregate, its published windows (``read_aggregates``)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from collections.abc import Iterator
 import redis
 
 from common.errors import BrokerUnavailable, SchemaError
-from common.keys import results_stream
-from common.wire import Result
+from common.keys import aggregate_stream, results_stream
+from common.wire import Aggregate, Result
 
 STREAM_FIELD = b"result"
+AGGREGATE_FIELD = b"aggregate"  # the field of an aggregate stream's entries
 BLOCK_MS = 1000
 
 
@@ -66,3 +68,20 @@ def follow(
             for entry_id, result in _decode_entries(entries):
                 positions[name] = entry_id
                 yield cameras[name], result
+
+
+def read_aggregates(
+    connection: redis.Redis[bytes], prefix: str, camera_id: str
+) -> list[tuple[bytes, Aggregate]]:
+    """The camera's stored aggregate windows, oldest first."""
+    try:
+        entries = connection.xrange(aggregate_stream(prefix, camera_id))
+    except redis.RedisError as exc:
+        raise BrokerUnavailable(f"cannot read aggregates of camera {camera_id!r}: {exc}") from exc
+    found = []
+    for entry_id, fields in entries:
+        payload = fields.get(AGGREGATE_FIELD)
+        if payload is None:
+            raise SchemaError(f"expected field {AGGREGATE_FIELD!r} in stream entry {entry_id!r}")
+        found.append((entry_id, Aggregate.decode(payload)))
+    return found

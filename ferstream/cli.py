@@ -186,16 +186,23 @@ def produce(
 @click.option("--camera", "camera_id", required=True)
 @click.option("--follow", is_flag=True, help="keep printing new results")
 @click.option("--count", type=int, default=None, help="only the last N stored results")
-def results(camera_id: str, follow: bool, count: int | None) -> None:
+@click.option(
+    "--aggregates", is_flag=True, help="stored emotion counts per window (results mode aggregate)"
+)
+def results(camera_id: str, follow: bool, count: int | None, aggregates: bool) -> None:
     """Print a camera's results as JSON lines (stored history, then live with --follow)."""
     from common.connection import connect
     from common.results import follow as follow_results
-    from common.results import read_history
+    from common.results import read_aggregates, read_history
 
     settings = _settings()
     if not settings.redis_url:
         raise FerStreamError("expected REDIS_URL to name the Redis server to read, got none")
     connection = connect(settings.redis_url)
+    if aggregates:
+        for _entry_id, aggregate in read_aggregates(connection, settings.key_prefix, camera_id):
+            click.echo(json.dumps(aggregate.to_json_dict()))
+        return
     last = b"0-0"
     for entry_id, result in read_history(connection, settings.key_prefix, camera_id, count):
         click.echo(json.dumps(result.to_json_dict()))

@@ -51,7 +51,7 @@ from common.metrics import WorkerMetrics
 from common.rqjob import PROCESS_FRAME, FrameJob
 from common.settings import Settings
 from common.wire import Frame, Result
-from worker import bookkeeping, redaction
+from worker import aggregation, bookkeeping, redaction
 from worker.outcome import Dropped, Failed, Outcome, Processed, record_outcome, write_outcome
 from worker.pipeline import FramePipeline
 
@@ -390,13 +390,16 @@ def settle(
         writes.multi()
         for each in outcomes:
             write_outcome(writes, each, settings)
+        if settings.aggregating:  # the windows its frames may have made due
+            for camera in sorted({o.camera_id for o in outcomes if isinstance(o, Processed)}):
+                aggregation.close_due(writes, settings, camera)
         if worker is not None:
             bookkeeping.finish(worker, ended, writes)
         writes.execute()
     bookkeeping.release_slots(ended)
     written, published_at = time.perf_counter() - writing, time.time()
     for member, each in zip(batch.members, outcomes, strict=True):
-        record_outcome(metrics, each, written, published_at)
+        record_outcome(metrics, each, written, published_at, not settings.aggregating)
         if worker is not None and isinstance(each, Failed):
             _report_failure(worker, member.job, each)
 

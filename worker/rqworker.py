@@ -21,7 +21,7 @@ from common.metrics import WorkerMetrics
 from common.rqjob import FrameJob
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
-from worker import batch, redaction
+from worker import aggregation, batch, redaction
 from worker.pipeline import FramePipeline
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,8 @@ class FerWorker(SimpleWorker):
 
     def run_maintenance_tasks(self) -> None:
         self.riding_outages(super().run_maintenance_tasks)
+        if self.settings.aggregating:  # windows of cameras that went quiet
+            self.riding_outages(aggregation.close_all_due, self.connection, self.settings)
 
     def riding_outages(self, step: Callable[..., T], *args: Any) -> T | None:
         """``step(*args)``; if Redis is unreachable, wait until it answers and skip it."""
