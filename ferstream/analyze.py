@@ -22,9 +22,11 @@ import redis
 
 from common.accounting import read_counts
 from common.defaults import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_FRAME_SIDE
+from common.errors import FerStreamError
 from common.results import follow
 from common.settings import Settings
 from common.wire import EMOTIONS, Result
+from ferstream.blurring import hide_faces
 from producer.sources import open_source
 from producer.submit import FrameSubmitter
 
@@ -50,6 +52,7 @@ class AnalyzeOptions:
     in_flight: int = 8
     jpeg_quality: int = DEFAULT_JPEG_QUALITY
     max_side: int = DEFAULT_MAX_FRAME_SIDE
+    blur: str = "off"  # faces in the video: "off", "blur" or "pixelate" (labels still drawn)
 
 
 def analyze_video(
@@ -59,6 +62,11 @@ def analyze_video(
     progress: Callable[[int], None] = lambda _n: None,
 ) -> dict[int, Result]:
     """Submit every frame, wait for every result, write the outputs; results by frame number."""
+    if settings.aggregating:
+        raise FerStreamError(
+            "expected per-face results to annotate (FERSTREAM_RESULTS_MODE=faces), "
+            "got results mode aggregate"
+        )
     camera_id = f"analyze-{uuid.uuid4().hex[:8]}"
     results = _collect(connection, settings, options, camera_id, progress)
     _write_video(options, results)
@@ -119,19 +127,26 @@ def _take(stream: object, results: dict[int, Result], progress: Callable[[int], 
 
 
 def annotate(
-    image: npt.NDArray[np.uint8], result: Result | None, scale: float = 1.0
+    image: npt.NDArray[np.uint8], result: Result | None, scale: float = 1.0, blur: str = "off"
 ) -> npt.NDArray[np.uint8]:
-    """Boxes and labels drawn on a copy of a BGR frame; ``scale`` maps result boxes onto it."""
+    """Boxes and labels drawn on a copy of a BGR frame; ``scale`` maps result boxes onto it.
+    With ``blur`` (``blur``, ``pixelate``) each face is hidden under its box and label."""
     out = image.copy()
     if result is None:
         cv2.putText(out, "no result", (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 255), 2)
         return out
-    for face in result.faces:
-        x, y, w, h = (round(v * scale) for v in face.box.as_list())
+    boxes = [_scaled(face.box.as_list(), scale) for face in result.faces]
+    hide_faces(out, boxes, blur)
+    for face, (x, y, w, h) in zip(result.faces, boxes, strict=True):
         colour = COLOURS[face.label]
         cv2.rectangle(out, (x, y), (x + w, y + h), colour, 2)
         _label(out, f"{face.emotion} {max(face.probabilities):.0%}", x, y, colour)
     return out
+
+
+def _scaled(box: list[int], scale: float) -> tuple[int, int, int, int]:
+    x, y, w, h = (round(v * scale) for v in box)
+    return x, y, w, h
 
 
 def _label(
@@ -154,7 +169,7 @@ def _write_video(options: AnalyzeOptions, results: dict[int, Result]) -> None:
         for number, captured in enumerate(source):
             # boxes are in the pixels that were sent: undo the producer's downscale
             scale = max(1.0, max(captured.image.shape[:2]) / options.max_side)
-            frame = annotate(captured.image, results.get(number), scale)
+            frame = annotate(captured.image, results.get(number), scale, options.blur)
             if writer is None:
                 options.out.parent.mkdir(parents=True, exist_ok=True)
                 fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]

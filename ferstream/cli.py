@@ -267,14 +267,21 @@ def demo(
     show_default=True,
     help="local worker processes to start (0: use the workers already on REDIS_URL)",
 )
-def analyze(video: Path, out: Path, table: Path | None, workers: int) -> None:
+@click.option(
+    "--blur",
+    type=click.Choice(["off", "blur", "pixelate"]),
+    default=None,
+    help="hide each face under its label (env FERSTREAM_BLUR_FACES; privacy strict: blur)",
+)
+def analyze(video: Path, out: Path, table: Path | None, workers: int, blur: str | None) -> None:
     """Run every frame of VIDEO through the queue and workers; write an annotated video."""
     from ferstream.analyze import AnalyzeOptions, analyze_video
     from ferstream.local import local_stack
 
     say = functools.partial(click.echo, err=True)
-    with local_stack(_settings(), workers, say) as local:
-        options = AnalyzeOptions(video=video, out=out, table=table)
+    settings = _settings(blur_faces=blur)
+    with local_stack(settings, workers, say) as local:
+        options = AnalyzeOptions(video=video, out=out, table=table, blur=settings.blur_mode)
         with click.progressbar(length=_frame_count(video), label="frames") as bar:
             found = analyze_video(local.connection, local.settings, options, progress=bar.update)
     faces = sum(len(r.faces) for r in found.values())
