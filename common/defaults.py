@@ -105,6 +105,21 @@ DEFAULT_METRICS_ADDR = "0.0.0.0"  # scrapeable from another container or host
 DEFAULT_METRICS_PORT = 9100  # one endpoint per worker pool, covering all its processes
 DEFAULT_PRODUCER_METRICS_PORT = 0  # a producer's own endpoint (compose uses 9101)
 
+# Per-face tracks (tracking/) and track-guided detection (worker/guidance.py)
+DEFAULT_DETECT_GUIDED = False  # search near a camera's tracks when the track service runs
+DEFAULT_DETECT_FULL_EVERY = 10  # frames of a camera between whole-frame searches
+DEFAULT_TRACK_MIN_IOU = 0.2  # a detection continues a track it overlaps this much
+DEFAULT_TRACK_MIN_HITS = 2  # frames a track is seen in before it is published
+DEFAULT_TRACK_MAX_MISSED_SECONDS = 1.5  # a track coasts unseen this long, then ends
+DEFAULT_TRACK_HALF_LIFE_SECONDS = 0.3  # of the smoothed probabilities
+DEFAULT_TRACK_SWITCH_MARGIN = 0.1  # a new label must lead the shown one by this much ...
+DEFAULT_TRACK_SWITCH_HOLD_SECONDS = 0.15  # ... for this long
+DEFAULT_TRACK_CONFIDENCE_FLOOR = 0.3  # under it the label is "uncertain"
+DEFAULT_TRACK_LEASE_MS = 5000  # a track service replica's hold on a camera
+DEFAULT_TRACK_REORDER_WINDOW = 8  # results held to put a camera's frames back in order
+DEFAULT_TRACK_REORDER_WAIT_SECONDS = 0.5  # the longest a result waits for an earlier one
+DEFAULT_TRACKS_STREAM_MAXLEN = 1000  # Tracks messages kept per camera
+DEFAULT_TRACK_HINT_TTL_MS = 2000  # how long a camera's last boxes guide detection
 # Privacy (FERSTREAM_PRIVACY; what each promise means and how it is kept: PRIVACY.md)
 DEFAULT_PRIVACY = "off"  # or "strict"
 # Strict: a queued frame's job (its JPEG) expires this long after its max age, so Redis

@@ -32,6 +32,26 @@ def pending_list(prefix: str, camera_id: str) -> str:
     return f"{prefix}:pending:{camera_id}"
 
 
+def tracks_channel(prefix: str, camera_id: str) -> str:
+    """Pub/sub channel the track service publishes a camera's encoded ``Tracks`` on."""
+    return f"{prefix}:tracks:{camera_id}"
+
+
+def tracks_stream(prefix: str, camera_id: str) -> str:
+    """Redis Stream (approximate MAXLEN) keeping a camera's recent ``Tracks`` messages."""
+    return f"{prefix}:trackstream:{camera_id}"
+
+
+def track_lease(prefix: str, camera_id: str) -> str:
+    """The track service replica that owns a camera's tracks (see ``tracking.lease``)."""
+    return f"{prefix}:tracklease:{camera_id}"
+
+
+def track_hints(prefix: str, camera_id: str) -> str:
+    """A camera's last tracked boxes, short-lived, for track-guided detection."""
+    return f"{prefix}:trackhints:{camera_id}"
+
+
 def aggregate_channel(prefix: str, camera_id: str) -> str:
     """Pub/sub channel of a camera's encoded ``Aggregate`` messages (results mode aggregate)."""
     return f"{prefix}:aggregates:{camera_id}"

@@ -289,6 +289,60 @@ class ProducerMetrics:
         return health
 
 
+@dataclass(frozen=True)
+class TrackMetrics:
+    """What the track service counts and times."""
+
+    cameras: Gauge
+    live_tracks: Gauge
+    tracks_published: Counter
+    late_results: Counter
+    unreadable: Counter
+    lag: Histogram
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = REGISTRY) -> TrackMetrics:
+        """Declare the track service metrics on ``registry``."""
+        camera = ("camera",)
+        return cls(
+            cameras=Gauge(
+                "ferstream_track_cameras",
+                "Cameras whose tracks this track service owns (by lease).",
+                registry=registry,
+            ),
+            live_tracks=Gauge(
+                "ferstream_live_tracks",
+                "Tracks alive on a camera (confirmed or tentative).",
+                camera,
+                registry=registry,
+            ),
+            tracks_published=Counter(
+                "ferstream_tracks_published_total",
+                "Tracks messages published (one per frame of an owned camera).",
+                camera,
+                registry=registry,
+            ),
+            late_results=Counter(
+                "ferstream_track_late_results_total",
+                "Results that arrived after later frames had been tracked (not tracked).",
+                camera,
+                registry=registry,
+            ),
+            unreadable=Counter(
+                "ferstream_track_unreadable_results_total",
+                "Results stream entries the track service could not decode (skipped).",
+                camera,
+                registry=registry,
+            ),
+            lag=Histogram(
+                "ferstream_track_lag_seconds",
+                "Result published (worker clock) to its tracks published (track service).",
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+        )
+
+
 class PoolView(Protocol):
     """What ``BrokerCollector`` reads from a worker pool."""
 

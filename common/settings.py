@@ -60,6 +60,21 @@ class Settings:
     producer_metrics_port: int = defaults.DEFAULT_PRODUCER_METRICS_PORT  # 0: off
     reconnect_attempts: int = defaults.DEFAULT_RECONNECT_ATTEMPTS  # live streams
     stream_timeout: float = defaults.DEFAULT_STREAM_TIMEOUT_SECONDS
+    # per-face tracks and track-guided detection
+    detect_guided: bool = defaults.DEFAULT_DETECT_GUIDED
+    detect_full_every: int = defaults.DEFAULT_DETECT_FULL_EVERY
+    track_min_iou: float = defaults.DEFAULT_TRACK_MIN_IOU
+    track_min_hits: int = defaults.DEFAULT_TRACK_MIN_HITS
+    track_max_missed_seconds: float = defaults.DEFAULT_TRACK_MAX_MISSED_SECONDS
+    track_half_life: float = defaults.DEFAULT_TRACK_HALF_LIFE_SECONDS
+    track_switch_margin: float = defaults.DEFAULT_TRACK_SWITCH_MARGIN
+    track_switch_hold: float = defaults.DEFAULT_TRACK_SWITCH_HOLD_SECONDS
+    track_confidence_floor: float = defaults.DEFAULT_TRACK_CONFIDENCE_FLOOR
+    track_lease_ms: int = defaults.DEFAULT_TRACK_LEASE_MS
+    track_reorder_window: int = defaults.DEFAULT_TRACK_REORDER_WINDOW
+    track_reorder_wait: float = defaults.DEFAULT_TRACK_REORDER_WAIT_SECONDS
+    tracks_stream_maxlen: int = defaults.DEFAULT_TRACKS_STREAM_MAXLEN
+    track_hint_ttl_ms: int = defaults.DEFAULT_TRACK_HINT_TTL_MS
     # privacy (PRIVACY.md): what is kept in Redis, how long, and what results may say
     privacy: str = defaults.DEFAULT_PRIVACY  # "off" or "strict"
     retention_seconds: int = defaults.DEFAULT_RETENTION_SECONDS  # 0: as the mode says
@@ -77,6 +92,13 @@ class Settings:
             "max_pending_per_camera",
             "batch_max_frames",
             "registry_sweep_seconds",
+            "detect_full_every",
+            "track_min_hits",
+            "track_half_life",
+            "track_lease_ms",
+            "track_reorder_window",
+            "tracks_stream_maxlen",
+            "track_hint_ttl_ms",
         )
         if self.abandon_after_seconds < 3:
             raise FerStreamError(

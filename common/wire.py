@@ -37,6 +37,23 @@ mid    model_id       str        non-empty
 pub    published_at   float      unix seconds when the worker published, finite, > 0
 =====  =============  =========  ==================================================
 
+``Tracks`` (track service -> tracks channel and stream of the camera, see ``common.keys``)
+
+=====  =============  =========  ==================================================
+v      version        int        in ``SUPPORTED_VERSIONS``
+cam    camera_id      str        as in ``Frame``
+n      frame_number   int        the frame the tracks are as of
+ts     captured_at    float      that frame's capture time, unix seconds
+tr     tracks         array      of track maps, below
+pub    published_at   float      unix seconds when the track service published
+=====  =============  =========  ==================================================
+
+A track map: ``id`` str (8 hex digits, random, this camera only, never reused),
+``box`` [x, y, w, h] (the detection, or the predicted box while ``seen`` is false),
+``seen`` bool, ``raw`` [7 floats] or nil (this frame's probabilities when seen), ``sm``
+[7 floats] (smoothed), ``label`` int or nil (the shown class; nil: uncertain),
+``first`` and ``last`` floats (first and last seen, unix seconds), ``hits`` int >= 1.
+
 ``Aggregate`` (worker -> pub/sub channel and stream of the camera, results mode aggregate)
 
 =====  =============  =========  ==================================================
@@ -83,6 +100,15 @@ _RESULT_FIELDS = {
     "v": "version", "cam": "camera_id", "n": "frame_number", "ts": "captured_at",
     "faces": "faces", "t": "timings", "wid": "worker_id", "mid": "model_id", "pub": "published_at",
 }  # fmt: skip
+_TRACKS_FIELDS = {
+    "v": "version", "cam": "camera_id", "n": "frame_number", "ts": "captured_at",
+    "tr": "tracks", "pub": "published_at",
+}  # fmt: skip
+_TRACK_FIELDS = {
+    "id": "track_id", "box": "box", "seen": "seen", "raw": "raw", "sm": "smoothed",
+    "label": "label", "first": "first_seen", "last": "last_seen", "hits": "hits",
+}  # fmt: skip
+_TRACK_ID = re.compile(r"[0-9a-f]{8}")
 _AGGREGATE_FIELDS = {
     "v": "version", "cam": "camera_id", "start": "start", "end": "end", "faces": "faces",
     "n": "counts", "pub": "published_at",
@@ -398,6 +424,132 @@ class Result:
             "timings": {
                 f"{name}_ms": getattr(self.timings, name) * 1000.0 for name in _TIMING_KEYS
             },
+        }
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    """One track of a camera as of one frame (see the ``Tracks`` table above)."""
+
+    track_id: str
+    box: Box
+    seen: bool
+    raw: tuple[float, ...] | None
+    smoothed: tuple[float, ...]
+    label: int | None
+    first_seen: float
+    last_seen: float
+    hits: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.track_id, str) or not _TRACK_ID.fullmatch(self.track_id):
+            raise _fail("TrackedFace.track_id", "8 lower-case hex digits", self.track_id)
+        if not isinstance(self.box, Box):
+            raise _fail("TrackedFace.box", "Box", self.box)
+        if not isinstance(self.seen, bool):
+            raise _fail("TrackedFace.seen", "bool", self.seen)
+        if self.raw is not None:
+            _set(self, "raw", _probabilities("TrackedFace.raw", self.raw))
+        _set(self, "smoothed", _probabilities("TrackedFace.smoothed", self.smoothed))
+        if self.label is not None:
+            _int("TrackedFace.label", self.label, 0, len(EMOTIONS) - 1)
+        first = _float("TrackedFace.first_seen", self.first_seen, positive=True)
+        last = _float("TrackedFace.last_seen", self.last_seen, positive=True)
+        if last < first:
+            raise _fail("TrackedFace.last_seen", f"a time >= first_seen {first}", last)
+        _int("TrackedFace.hits", self.hits, 1)
+
+    @property
+    def emotion(self) -> str | None:
+        return None if self.label is None else EMOTIONS[self.label]
+
+    @property
+    def age(self) -> float:
+        return self.last_seen - self.first_seen
+
+    def to_wire(self) -> dict[str, Any]:
+        fields = {key: getattr(self, name) for key, name in _TRACK_FIELDS.items()}
+        fields["box"] = self.box.as_list()
+        fields["raw"] = None if self.raw is None else list(self.raw)
+        fields["sm"] = list(self.smoothed)
+        return fields
+
+    @classmethod
+    def from_wire(cls, where: str, value: Any) -> TrackedFace:
+        m = _map(where, value, frozenset(_TRACK_FIELDS))
+        box = m["box"]
+        if not isinstance(box, list) or len(box) != 4:
+            raise _fail(f"{where}.box", "array of 4 ints [x, y, w, h]", box)
+        m["box"] = Box(*box)
+        for key in ("raw", "sm"):
+            if m[key] is not None and not isinstance(m[key], list):
+                raise _fail(f"{where}.{key}", f"array of {len(EMOTIONS)} floats", m[key])
+        m["raw"] = None if m["raw"] is None else tuple(m["raw"])
+        m["sm"] = tuple(m["sm"]) if m["sm"] is not None else m["sm"]
+        return cls(**{name: m[key] for key, name in _TRACK_FIELDS.items()})
+
+
+@dataclass(frozen=True)
+class Tracks:
+    """What the track service publishes for one frame of a camera: its confirmed tracks."""
+
+    camera_id: str
+    frame_number: int
+    captured_at: float
+    tracks: tuple[TrackedFace, ...]
+    published_at: float
+    version: int = WIRE_VERSION
+
+    def __post_init__(self) -> None:
+        _version("Tracks", self.version)
+        _camera_id("Tracks.camera_id", self.camera_id)
+        _int("Tracks.frame_number", self.frame_number, 0)
+        _set(self, "captured_at", _float("Tracks.captured_at", self.captured_at, positive=True))
+        if not isinstance(self.tracks, tuple) or not all(
+            isinstance(t, TrackedFace) for t in self.tracks
+        ):
+            raise _fail("Tracks.tracks", "tuple of TrackedFace", self.tracks)
+        _set(self, "published_at", _float("Tracks.published_at", self.published_at, positive=True))
+
+    def encode(self) -> bytes:
+        fields = {key: getattr(self, name) for key, name in _TRACKS_FIELDS.items()}
+        fields["tr"] = [track.to_wire() for track in self.tracks]
+        return _pack(fields)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Tracks:
+        m = _unpack("Tracks", data, frozenset(_TRACKS_FIELDS))
+        if not isinstance(m["tr"], list):
+            raise _fail("Tracks.tracks", "array of track maps", m["tr"])
+        m["tr"] = tuple(
+            TrackedFace.from_wire(f"Tracks.tracks[{i}]", t) for i, t in enumerate(m["tr"])
+        )
+        return cls(**{name: m[key] for key, name in _TRACKS_FIELDS.items()})
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Plain JSON-able view for ``ferstream results --tracks`` and the live view."""
+        return {
+            "version": self.version,
+            "camera_id": self.camera_id,
+            "frame_number": self.frame_number,
+            "captured_at": self.captured_at,
+            "published_at": self.published_at,
+            "tracks": [
+                {
+                    "id": t.track_id,
+                    "box": t.box.as_list(),
+                    "seen": t.seen,
+                    "emotion": t.emotion or "uncertain",
+                    "label": t.label,
+                    "raw": None if t.raw is None else list(t.raw),
+                    "smoothed": list(t.smoothed),
+                    "age_s": t.age,
+                    "first_seen": t.first_seen,
+                    "last_seen": t.last_seen,
+                    "hits": t.hits,
+                }
+                for t in self.tracks
+            ],
         }
 
 

@@ -184,16 +184,18 @@ def produce(
 
 @main.command()
 @click.option("--camera", "camera_id", required=True)
-@click.option("--follow", is_flag=True, help="keep printing new results")
-@click.option("--count", type=int, default=None, help="only the last N stored results")
+@click.option("--follow", is_flag=True, help="keep printing new ones")
+@click.option("--count", type=int, default=None, help="only the last N stored")
+@click.option("--tracks", is_flag=True, help="the camera's tracks (ferstream track), not results")
 @click.option(
     "--aggregates", is_flag=True, help="stored emotion counts per window (results mode aggregate)"
 )
-def results(camera_id: str, follow: bool, count: int | None, aggregates: bool) -> None:
-    """Print a camera's results as JSON lines (stored history, then live with --follow)."""
+def results(
+    camera_id: str, follow: bool, count: int | None, tracks: bool, aggregates: bool
+) -> None:
+    """Print a camera's results (or tracks) as JSON lines: stored, then live with --follow."""
     from common.connection import connect
-    from common.results import follow as follow_results
-    from common.results import read_aggregates, read_history
+    from common.results import RESULTS, TRACKS, follow_feed, read_aggregates, read_feed
 
     settings = _settings()
     if not settings.redis_url:
@@ -203,18 +205,61 @@ def results(camera_id: str, follow: bool, count: int | None, aggregates: bool) -
         for _entry_id, aggregate in read_aggregates(connection, settings.key_prefix, camera_id):
             click.echo(json.dumps(aggregate.to_json_dict()))
         return
+    feed: Any = TRACKS if tracks else RESULTS
     last = b"0-0"
-    for entry_id, result in read_history(connection, settings.key_prefix, camera_id, count):
-        click.echo(json.dumps(result.to_json_dict()))
+    for entry_id, message in read_feed(connection, feed, settings.key_prefix, camera_id, count):
+        click.echo(json.dumps(message.to_json_dict()))
         last = entry_id
     if not follow:
         return
+    live = follow_feed(connection, feed, settings.key_prefix, [camera_id], {camera_id: last})
     try:
-        for item in follow_results(connection, settings.key_prefix, [camera_id], {camera_id: last}):
+        for item in live:
             if item is not None:
                 click.echo(json.dumps(item[1].to_json_dict()))
     except KeyboardInterrupt:
         pass
+
+
+@main.command()
+@click.option(
+    "--camera",
+    "cameras",
+    multiple=True,
+    help="track only these cameras (repeat; default: every camera, shared between replicas)",
+)
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=9102,
+    show_default=True,
+    help="Prometheus endpoint of this track service (0: off)",
+)
+def track(cameras: tuple[str, ...], metrics_port: int) -> None:
+    """Turn cameras' results into per-face tracks with smoothed emotions (needs REDIS_URL)."""
+    from prometheus_client import REGISTRY
+
+    from common.connection import connect
+    from common.metrics import TrackMetrics
+    from common.metrics_server import serve_metrics
+    from tracking.service import TrackService, TrackServiceConfig
+
+    settings = _settings()
+    if not settings.redis_url:
+        raise FerStreamError("expected REDIS_URL to name the Redis server to track, got none")
+    metrics = TrackMetrics.create()
+    if metrics_port:
+        serve_metrics(REGISTRY, metrics_port, settings.metrics_addr)
+    service = TrackService(
+        connect(settings.redis_url), TrackServiceConfig.from_settings(settings, cameras), metrics
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo(f"track service {service.owner}: tracking {', '.join(cameras) or 'every camera'}")
+    try:
+        service.run(stop)
+    except KeyboardInterrupt:
+        click.echo("stopping the track service ...", err=True)
 
 
 @main.command()
@@ -307,6 +352,57 @@ def _floats(text: str) -> tuple[float, ...]:
 
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(",") if part.strip())
+
+
+@main.command("bench-tracks")
+@click.option("--seconds", type=float, default=60.0, show_default=True, help="per sequence")
+@click.option("--rates", default="5,25", show_default=True, help="frames/s of the sequences")
+@click.option("--actors", type=int, default=2, show_default=True, help="faces per sequence")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--real-dir",
+    type=click.Path(path_type=Path),
+    default=Path("../shared/data/real"),
+    show_default=True,
+    help="folder of the real clips (single_face.mp4, noface_face.mov)",
+)
+@click.option(
+    "--load-seconds",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="the track stage beside the pool at 200%% load (0: skip)",
+)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports/bench-tracks"),
+    show_default=True,
+)
+def bench_tracks(
+    seconds: float,
+    rates: str,
+    actors: int,
+    seed: int,
+    real_dir: Path,
+    load_seconds: float,
+    data_dir: Path | None,
+    out: Path,
+) -> None:
+    """Tracks on moving sequences and real clips: identity, flicker, lag, guided speed."""
+    from ferstream.bench.track_report import TrackBenchOptions, run_track_bench
+
+    options = TrackBenchOptions(
+        seconds=seconds,
+        rates=_floats(rates),
+        actors=actors,
+        seed=seed,
+        real_dir=real_dir,
+        load_seconds=load_seconds,
+        out=out,
+    )
+    run_track_bench(_settings(data_dir=data_dir), options, say=click.echo)
 
 
 @main.command("bench-detect")
@@ -535,6 +631,23 @@ def _strides(text: str) -> tuple[int, int, int, int, int]:
 @click.option("--brightness", type=float, default=0.2, show_default=True, help="+- of 255")
 @click.option("--erase-prob", type=float, default=0.4, show_default=True)
 @click.option("--mixup-prob", type=float, default=0.0, show_default=True)
+@click.option(
+    "--cycle-epochs",
+    type=int,
+    default=None,
+    help="restart the cosine this often and average the weights at each cycle's end (SWA)",
+)
+@click.option(
+    "--teacher",
+    "teachers",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    help="distil from this model's ten-crop distributions (repeat for an ensemble)",
+)
+@click.option(
+    "--distill-weight", type=float, default=0.5, show_default=True, help="the teachers' share"
+)
+@click.option("--distill-temperature", type=float, default=2.0, show_default=True)
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--mixed-precision", is_flag=True, help="bfloat16 compute (GPU)")
 @click.option("--resume", is_flag=True, help="continue from OUT/checkpoint.keras")
@@ -556,6 +669,10 @@ def train(
     brightness: float,
     erase_prob: float,
     mixup_prob: float,
+    cycle_epochs: int | None,
+    teachers: tuple[Path, ...],
+    distill_weight: float,
+    distill_temperature: float,
     seed: int,
     mixed_precision: bool,
     resume: bool,
@@ -582,6 +699,10 @@ def train(
         train_faces=train_faces,
         seed=seed,
         mixed_precision=mixed_precision,
+        cycle_epochs=cycle_epochs,
+        teachers=teachers,
+        distill_weight=distill_weight,
+        distill_temperature=distill_temperature,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
     click.echo(f"model written to {train_model(config, resume=resume)}")

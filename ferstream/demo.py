@@ -1,11 +1,15 @@
 """``ferstream demo``: the whole pipeline on one machine, with a live console summary.
 
-Embedded Redis (unless REDIS_URL is set), a worker pool, synthetic-scene cameras whose
-true faces are known, and a consumer that scores every published result.
+Embedded Redis (unless REDIS_URL is set), a worker pool, synthetic cameras whose true
+faces are known (moving faces by default, ``producer.motion``), the track service in
+process (``tracking.service``), and a consumer that scores every published result. The
+report ends with the tracks: how many, and how often their labels changed, raw and
+smoothed.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -16,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from prometheus_client import CollectorRegistry
 
 from common.accounting import read_counts
 from common.defaults import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_FRAME_SIDE
 from common.errors import FerStreamError, SourceError
 from common.keys import results_stream
-from common.metrics import producer_metrics
-from common.results import follow
+from common.metrics import TrackMetrics, producer_metrics
+from common.results import TRACKS, follow, read_feed
 from common.settings import Settings
 from ferstream.local import local_stack
 from ferstream.scoring import Scoreboard
@@ -30,6 +35,7 @@ from producer.frames import CapturedFrame
 from producer.runner import run_producer
 from producer.sources import open_source
 from producer.submit import FrameSubmitter
+from tracking.service import TrackService, TrackServiceConfig
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +82,7 @@ def _run_cameras(
     start_ids = {c: _last_result_id(connection, settings, c) for c in cameras}
     spec = _source_spec(settings, options)
     stop = threading.Event()  # set on the way out, Ctrl-C included, to end the producers
+    tracking = _start_tracks(connection, settings, cameras, stop)
     threads = [
         threading.Thread(
             target=_produce,
@@ -90,20 +97,59 @@ def _run_cameras(
     say(f"{len(cameras)} camera(s) at {options.fps:g} fps for {options.duration:g}s from {spec}")
     try:
         _consume(connection, settings, cameras, start_ids, threads, board, say)
+        time.sleep(settings.track_reorder_wait + 0.5)  # the last results reach the tracks
     finally:
         stop.set()
+        tracking.join(timeout=5.0)
     counts = {c: read_counts(connection, settings.key_prefix, c) for c in cameras}
     report = {
         **board.summary(),
         "workers": settings.concurrency,
         "cameras": {c: vars(v) for c, v in counts.items()},
+        "tracks": track_summary(connection, settings, cameras),
     }
     say(format_report(report))
     return report
 
 
 def _source_spec(settings: Settings, options: DemoOptions) -> str:
-    return options.source or f"scenes:{settings.data_dir}"
+    return options.source or f"motion:{settings.data_dir}"
+
+
+def _start_tracks(
+    connection: redis.Redis[bytes], settings: Settings, cameras: list[str], stop: threading.Event
+) -> threading.Thread:
+    service = TrackService(
+        connection,
+        TrackServiceConfig.from_settings(settings, tuple(cameras)),
+        TrackMetrics.create(CollectorRegistry()),
+    )
+    thread = threading.Thread(target=service.run, args=(stop,), name="tracks", daemon=True)
+    thread.start()
+    return thread
+
+
+def track_summary(
+    connection: redis.Redis[bytes], settings: Settings, cameras: list[str]
+) -> dict[str, Any]:
+    """Tracks published for ``cameras``, and label changes per track-second, raw and shown."""
+    history: dict[str, list[tuple[float, int, int]]] = {}
+    for camera in cameras:
+        for _, message in read_feed(connection, TRACKS, settings.key_prefix, camera):
+            for t in message.tracks:
+                if t.raw is not None:
+                    raw = max(range(len(t.raw)), key=t.raw.__getitem__)
+                    shown = -1 if t.label is None else t.label
+                    history.setdefault(t.track_id, []).append((t.last_seen, raw, shown))
+    seconds = sum(points[-1][0] - points[0][0] for points in history.values())
+    raw = sum(a[1] != b[1] for p in history.values() for a, b in itertools.pairwise(p))
+    shown = sum(a[2] != b[2] for p in history.values() for a, b in itertools.pairwise(p))
+    return {
+        "tracks": len(history),
+        "track_seconds": round(seconds, 1),
+        "raw_changes_per_track_second": round(raw / seconds, 2) if seconds else None,
+        "smoothed_changes_per_track_second": round(shown / seconds, 2) if seconds else None,
+    }
 
 
 def _produce(
@@ -214,5 +260,12 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(
             f"{camera}: submitted {counts['submitted']}, processed {counts['processed']}, "
             f"dropped {counts['dropped'] or 0}, failed {counts['failed'] or 0}"
+        )
+    tracks = report.get("tracks")
+    if tracks:
+        lines.append(
+            f"tracks {tracks['tracks']} over {tracks['track_seconds']} track-seconds; label "
+            f"changes per track-second: raw {tracks['raw_changes_per_track_second']}, "
+            f"smoothed {tracks['smoothed_changes_per_track_second']}"
         )
     return "\n".join(lines)

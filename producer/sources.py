@@ -7,6 +7,8 @@ spec                            source
 ==============================  ==================================================
 ``0``, ``1``, ...               webcam by index (live)
 ``scenes:`` or ``scenes:PATH``  labelled synthetic scenes from FER2013 at PATH
+``motion:`` or ``motion:PATH``  a labelled moving scene (faces that move, get occluded
+                                and change expression; ``producer.motion``), live
 ``rtsp://``, ``http(s)://``     network stream (live), reopened with backoff
                                 (``producer.live``)
 a folder                        its images in name order
@@ -38,6 +40,7 @@ from common.errors import SourceError
 from common.metrics import SourceHealth
 from producer.frames import CapturedFrame, FrameSource, UInt8Image
 from producer.live import LiveCaptureSource
+from producer.motion import MotionSequence
 from producer.scenes import SceneGenerator
 
 logger = logging.getLogger(__name__)
@@ -45,7 +48,12 @@ logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 NETWORK_SCHEMES = ("rtsp://", "http://", "https://")
 SCENES_PREFIX = "scenes:"
-SPEC_FORMS = "a webcam index, 'scenes:[PATH]', an rtsp/http(s) URL, an image folder or a video file"
+MOTION_PREFIX = "motion:"
+MOTION_LOOP_SECONDS = 600.0  # a moving scene repeats after this long
+SPEC_FORMS = (
+    "a webcam index, 'scenes:[PATH]', 'motion:[PATH]', an rtsp/http(s) URL, an image folder "
+    "or a video file"
+)
 
 
 class SceneSource(FrameSource):
@@ -58,6 +66,22 @@ class SceneSource(FrameSource):
     def read(self) -> CapturedFrame | None:
         image, faces = self.generator.next_scene()
         return CapturedFrame(image, time.time(), {"faces": faces})
+
+
+class MotionSource(FrameSource):
+    """A moving labelled scene sampled at the wall-clock time of each read, as a camera
+    would; metadata carries the truth of the visible faces as ``{"faces": [...]}``."""
+
+    def __init__(self, sequence: MotionSequence, description: str = "motion") -> None:
+        super().__init__(description)
+        self.sequence = sequence
+        self._started = time.monotonic()
+
+    def read(self) -> CapturedFrame | None:
+        at = (time.monotonic() - self._started) % self.sequence.duration
+        image, truth = self.sequence.frame_at(at)
+        visible = [face for face in truth if face["visible"]]
+        return CapturedFrame(image, time.time(), {"faces": visible, "t": at})
 
 
 class ImageFolderSource(FrameSource):
@@ -173,6 +197,11 @@ def open_source(
         rest = spec[len(SCENES_PREFIX) :]
         root = Path(rest).expanduser() if rest else (data_dir or DEFAULT_DATA_DIR)
         return SceneSource(SceneGenerator(root, seed=seed), description=f"scenes from {root}")
+    if spec.startswith(MOTION_PREFIX):
+        rest = spec[len(MOTION_PREFIX) :]
+        root = Path(rest).expanduser() if rest else (data_dir or DEFAULT_DATA_DIR)
+        sequence = MotionSequence(root, MOTION_LOOP_SECONDS, seed=seed)
+        return MotionSource(sequence, description=f"moving faces from {root}")
     if spec.lower().startswith(NETWORK_SCHEMES):
         return live(spec)
     path = Path(spec).expanduser()

@@ -33,6 +33,8 @@ def one_hot(labels: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
 class BatchFeeder:
     """Full batches of augmented faces, reshuffled every epoch, reproducible from the seed.
 
+    Each face's target is its one-hot label unless ``targets`` gives a distribution per face.
+
     Batch ``i`` of epoch ``e`` depends only on (seed, e, i), so a resumed run sees the
     batches an uninterrupted one would have.
     """
@@ -44,12 +46,19 @@ class BatchFeeder:
         augment: AugmentConfig,
         weights: npt.NDArray[np.float32],
         seed: int,
+        targets: npt.NDArray[np.float32] | None = None,
     ) -> None:
         self.dataset = dataset
         self.batch_size = batch_size
         self.augment = augment
         self.weights = weights
         self.seed = seed
+        self.targets = one_hot(dataset.labels) if targets is None else targets
+        if self.targets.shape != (len(dataset), len(EMOTIONS)):
+            raise ValueError(
+                f"expected targets of shape {(len(dataset), len(EMOTIONS))}, "
+                f"got {self.targets.shape}"
+            )
 
     def batch(self, epoch: int, index: int) -> Batch:
         return self._make(self._order(epoch), epoch, index)
@@ -92,5 +101,5 @@ class BatchFeeder:
         picks = order[index * self.batch_size : (index + 1) * self.batch_size]
         labels = self.dataset.labels[picks]
         images = augment_images(self.dataset.images[picks], rng, self.augment)
-        images, targets = mixup(images, one_hot(labels), rng, self.augment)
+        images, targets = mixup(images, self.targets[picks], rng, self.augment)
         return images[..., np.newaxis], targets, self.weights[labels]

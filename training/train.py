@@ -6,6 +6,11 @@ batches are augmented on the host by a background thread while the previous step
 warms up linearly over ``warmup_epochs``, then follows a cosine to 1% of its peak at the
 last epoch, set every step. The epoch count is fixed up front, so the cosine always
 completes; a longer run is a new run started ``init_from`` the last one (a warm restart).
+With ``cycle_epochs`` the cosine restarts every that many epochs instead, and the weights
+at each cycle's end are averaged (``training.averaging``); the average, its BatchNorm
+statistics measured again, replaces the best epoch when it validates better. With
+``teachers``, each face trains on a blend of its label and the teachers' ten-crop
+distribution (``training.teacher``).
 After every epoch: inference-mode validation accuracy, a checkpoint with the optimizer's
 state (``resume`` continues from it), the best model so far exported in float32, and a
 progress line.
@@ -25,11 +30,13 @@ import keras
 import numpy as np
 
 from training.augment import AugmentConfig
-from training.batches import BatchFeeder, class_weights
+from training.averaging import AVERAGE_FILE, WeightAverage, recalibrate_batchnorm
+from training.batches import BatchFeeder, class_weights, one_hot
 from training.data import FaceDataset, load_dataset, stratified_split
 from training.evaluate import predict_probabilities
 from training.model import ModelConfig, build_model, export_float32
 from training.plots import plot_curves
+from training.teacher import blend, teacher_targets
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +67,16 @@ class TrainConfig:
     init_from: Path | None = None  # start from this model's weights (same architecture)
     train_faces: int | None = None  # a stratified subset of the training faces (searches)
     max_steps_per_epoch: int | None = None  # for smoke tests
+    cycle_epochs: int | None = None  # restart the cosine this often and average cycle ends
+    teachers: tuple[Path, ...] = ()  # distil from these models' ten-crop distributions
+    distill_weight: float = 0.5  # the teachers' share of each face's target
+    distill_temperature: float = 2.0
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         for key in ("data", "out_dir", "init_from"):
             values[key] = None if values[key] is None else str(values[key])
+        values["teachers"] = [str(path) for path in self.teachers]
         return values
 
 
@@ -82,20 +94,66 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     state = state or new_state(config)
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     weights = class_weights(train_set.class_counts(), config.class_weight_power)
+    targets = _targets(config, train_set, out)
     steps = _steps(len(train_set) // config.batch_size, config.max_steps_per_epoch)
     schedule = LearningRate(config, steps)
+    average = WeightAverage.load(out / AVERAGE_FILE) if resume else WeightAverage()
     for epoch in range(state["epoch"] + 1, config.epochs):
         started = time.monotonic()
-        feeder = BatchFeeder(train_set, config.batch_size, config.augment, weights, config.seed)
+        feeder = BatchFeeder(
+            train_set, config.batch_size, config.augment, weights, config.seed, targets
+        )
         logs = _train_epoch(
             model, feeder.epoch(epoch, steps), schedule, epoch, steps, config.batch_size
         )
         logs["val_accuracy"] = accuracy(model, val_set)
+        if schedule.ends_cycle(epoch):
+            average.add(model, epoch)
+            average.save(out / AVERAGE_FILE)
         _end_epoch(model, config, out, state, epoch, logs, time.monotonic() - started)
+    if average.count > 1 and state.get("average", {}).get("epochs") != average.epochs:
+        _finish_average(model, average, config, out, state, train_set, val_set)
     if not (out / BEST).exists():
         export_float32(model, config.model).save(out / BEST)
     plot_curves(state["history"], out / CURVES)
     return out / BEST
+
+
+def _targets(config: TrainConfig, train_set: FaceDataset, out: Path) -> Any:
+    """Each training face's target distribution: its one-hot label, or the distilled blend."""
+    labels = one_hot(train_set.labels)
+    if not config.teachers:
+        return labels
+    soft = teacher_targets(config.teachers, train_set, config.distill_temperature, out)
+    return blend(labels, soft, config.distill_weight)
+
+
+def _finish_average(
+    model: keras.Model,
+    average: WeightAverage,
+    config: TrainConfig,
+    out: Path,
+    state: dict[str, Any],
+    train_set: FaceDataset,
+    val_set: FaceDataset,
+) -> None:
+    """Score the cycle-end average; it becomes the run's model when it validates better."""
+    averaged = export_float32(model, config.model)
+    average.apply_to(averaged)
+    recalibrate_batchnorm(averaged, train_set.images, config.seed)
+    val_accuracy = accuracy(averaged, val_set)
+    kept = val_accuracy > state["best_val_accuracy"]
+    state["average"] = {"epochs": average.epochs, "val_accuracy": val_accuracy, "kept": kept}
+    log.info(
+        "average of %d cycle ends: val_acc %.4f (best epoch %.4f): %s",
+        average.count,
+        val_accuracy,
+        state["best_val_accuracy"],
+        "kept" if kept else "not kept",
+    )
+    if kept:
+        averaged.save(out / BEST)
+    (out / STATE).write_text(json.dumps(state, indent=1))
 
 
 def training_split(config: TrainConfig) -> tuple[FaceDataset, FaceDataset]:
@@ -120,21 +178,39 @@ def new_state(config: TrainConfig) -> dict[str, Any]:
 
 
 class LearningRate:
-    """Linear warm-up, then a cosine to 1% of the peak at the end of the last epoch."""
+    """Linear warm-up, then a cosine to 1% of the peak at the end of the last epoch.
+
+    With ``cycle_epochs`` the cosine ends at 1% every that many epochs and starts again at
+    the peak (the warm-up is part of the first cycle).
+    """
 
     def __init__(self, config: TrainConfig, steps_per_epoch: int) -> None:
         self.peak = config.learning_rate
         self.warmup = config.warmup_epochs
         self.epochs = config.epochs
+        self.cycle = config.cycle_epochs
+        if self.cycle is not None and not self.warmup < self.cycle <= self.epochs:
+            raise ValueError(
+                f"expected cycle_epochs between the warm-up ({self.warmup}) and the epochs "
+                f"({self.epochs}), got {self.cycle}"
+            )
         self.steps_per_epoch = max(1, steps_per_epoch)
 
     def at(self, epoch: int, step: int = 0) -> float:
         progress = epoch + step / self.steps_per_epoch
         if progress < self.warmup:
             return self.peak * (progress + 1.0 / self.steps_per_epoch) / self.warmup
-        span = max(1e-9, self.epochs - self.warmup)
-        done = min(1.0, (progress - self.warmup) / span)
+        start, end = self.warmup, float(self.epochs)
+        if self.cycle is not None:
+            first = progress < self.cycle
+            start = self.warmup if first else (epoch // self.cycle) * self.cycle
+            end = float(self.cycle if first else start + self.cycle)
+        done = min(1.0, (progress - start) / max(1e-9, end - start))
         return self.peak * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * done)))
+
+    def ends_cycle(self, epoch: int) -> bool:
+        """Whether ``epoch`` is the last of a cycle (never without ``cycle_epochs``)."""
+        return self.cycle is not None and (epoch + 1) % self.cycle == 0
 
 
 def _train_epoch(

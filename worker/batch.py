@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,7 @@ from rq.timeouts import JobTimeoutException
 from common import accounting
 from common.accounting import UNKNOWN_CAMERA
 from common.errors import FerStreamError, ForeignJobRefused, SchemaError, brief, describe
+from common.hints import Hint, read_hints
 from common.metrics import WorkerMetrics
 from common.rqjob import PROCESS_FRAME, FrameJob
 from common.settings import Settings
@@ -109,7 +110,8 @@ def serve(worker: FerWorker, job: Job, queue: Queue) -> None:
         return
     try:
         with _time_limit(worker, batch):
-            compute(batch, worker.pipeline, worker.settings, worker.metrics)
+            hints = _hints(batch, worker.pipeline, connection, settings)
+            compute(batch, worker.pipeline, worker.settings, worker.metrics, hints)
     except JobTimeoutException as exc:
         log.error("a batch of %d frames ran past its time limit: %s", len(batch.members), exc)
         fail_uncomputed(batch, TIMED_OUT, exc)
@@ -296,10 +298,25 @@ def start(
 # -- 3. compute ------------------------------------------------------------------------
 
 
+def _hints(
+    batch: FrameBatch, pipeline: FramePipeline, connection: redis.Redis[bytes], settings: Settings
+) -> dict[str, Hint]:
+    """The batch's cameras' track hints (one round trip), when detection follows tracks."""
+    if pipeline.guidance is None:
+        return {}
+    cameras = [m.frame.camera_id for m in batch.members if isinstance(m.frame, Frame)]
+    return read_hints(connection, settings.key_prefix, cameras)
+
+
 def compute(
-    batch: FrameBatch, pipeline: FramePipeline, settings: Settings, metrics: WorkerMetrics
+    batch: FrameBatch,
+    pipeline: FramePipeline,
+    settings: Settings,
+    metrics: WorkerMetrics,
+    hints: Mapping[str, Hint] | None = None,
 ) -> None:
-    """Give every member its outcome; the fresh frames go through ``pipeline`` together."""
+    """Give every member its outcome; the fresh frames go through ``pipeline`` together
+    (their detection guided by ``hints``, the cameras' last track boxes, if any)."""
     fresh: list[tuple[Member, Frame]] = []
     for member in batch.members:
         frame = member.frame
@@ -312,7 +329,7 @@ def compute(
     if not fresh:
         return
     waits = [batch.reached_at - _enqueued_at(member.job, frame) for member, frame in fresh]
-    computed = _process(pipeline, [frame for _, frame in fresh], waits, metrics)
+    computed = _process(pipeline, [frame for _, frame in fresh], waits, metrics, hints or {})
     for (member, frame), result in zip(fresh, computed, strict=True):
         member.outcome = _outcome_of(frame, result)
 
@@ -329,10 +346,11 @@ def _process(
     frames: Sequence[Frame],
     waits: Sequence[float],
     metrics: WorkerMetrics,
+    hints: Mapping[str, Hint],
 ) -> list[Result | BaseException]:
     """Each frame's result or error; if the batch breaks the pipeline, one frame at a time."""
     try:
-        results: list[Result | BaseException] = list(pipeline.process_many(frames, waits))
+        results: list[Result | BaseException] = list(pipeline.process_many(frames, waits, hints))
     except JobTimeoutException:  # the batch's time is up: no retry one by one
         raise
     except Exception as exc:
@@ -341,7 +359,7 @@ def _process(
             return [exc]
         log.exception("a batch of %d frames failed: serving them one by one", len(frames))
         alone = zip(frames, waits, strict=True)
-        return [_process(pipeline, [frame], [wait], metrics)[0] for frame, wait in alone]
+        return [_process(pipeline, [frame], [wait], metrics, {})[0] for frame, wait in alone]
     metrics.record_batch(len(frames))
     return results
 

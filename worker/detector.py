@@ -20,6 +20,13 @@ class FaceDetector(Protocol):
         """Face boxes (x, y, w, h) in the pixels of ``gray``."""
         ...
 
+    def detect_in(
+        self, gray: npt.NDArray[np.uint8], min_side: int, max_side: int | None = None
+    ) -> list[BoxTuple]:
+        """Face boxes of ``min_side`` (at least the detector's own minimum) to
+        ``max_side`` pixels (``None``: no limit)."""
+        ...
+
 
 class HaarFaceDetector:
     """An OpenCV Haar cascade (``detect_cascade``), optionally run on a downscaled frame."""
@@ -59,6 +66,11 @@ class HaarFaceDetector:
         )
 
     def detect(self, gray: npt.NDArray[np.uint8]) -> list[BoxTuple]:
+        return self.detect_in(gray, self.min_face_size)
+
+    def detect_in(
+        self, gray: npt.NDArray[np.uint8], min_side: int, max_side: int | None = None
+    ) -> list[BoxTuple]:
         image = gray
         if self.downscale < 1.0:
             size = (
@@ -66,12 +78,16 @@ class HaarFaceDetector:
                 max(1, round(gray.shape[0] * self.downscale)),
             )
             image = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
-        min_side = max(8, round(self.min_face_size * self.downscale))
+        smallest = max(8, round(max(min_side, self.min_face_size) * self.downscale))
+        largest = round(max_side * self.downscale) if max_side else 0
+        if largest and largest < smallest:
+            return []
         found = self._cascade.detectMultiScale(
             image,
             scaleFactor=self.scale_factor,
             minNeighbors=self.min_neighbors,
-            minSize=(min_side, min_side),
+            minSize=(smallest, smallest),
+            maxSize=(largest, largest),
         )
         inverse = 1.0 / self.downscale
         return [

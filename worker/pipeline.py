@@ -7,19 +7,21 @@ then the faces of all of them are classified in one model call (micro-batching).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from common.errors import FerStreamError
+from common.hints import Hint
 from common.preprocessing import FACE_SIZE, crop_faces
 from common.settings import Settings
 from common.wire import Box, FaceResult, Frame, Result, StageTimings
 from worker.classifier import EmotionClassifier, Probabilities
 from worker.decoding import decode_gray
 from worker.detector import BoxTuple, FaceDetector
+from worker.guidance import GuidancePolicy, detect_guided, should_search_whole
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class FramePipeline:
     classifier: EmotionClassifier
     settings: Settings
     worker_id: str
+    guidance: GuidancePolicy | None = None  # None: always search the whole frame
 
     def process(self, frame: Frame, queue_wait: float) -> Result:
         """Detect and classify every face of ``frame``; raises ``InvalidFrame`` on a bad image."""
@@ -51,17 +54,23 @@ class FramePipeline:
         return outcome
 
     def process_many(
-        self, frames: Sequence[Frame], queue_waits: Sequence[float]
+        self,
+        frames: Sequence[Frame],
+        queue_waits: Sequence[float],
+        hints: Mapping[str, Hint] | None = None,
     ) -> list[Result | FerStreamError]:
         """Results for ``frames``, their faces classified in one model call.
 
         A frame that cannot be decoded gets its ``FerStreamError`` in its place; the others
         go on. A frame's ``classify`` time is the shared call's, and its ``total`` runs
         from the start of the batch, so it includes waiting for the frames before it.
+        With ``guidance`` set, ``hints`` (by camera) guide detection (``worker.guidance``).
         """
         started = time.perf_counter()
+        hints = hints or {}
         outcomes: list[_Detected | FerStreamError] = [
-            self._detect(frame, wait) for frame, wait in zip(frames, queue_waits, strict=True)
+            self._detect(frame, wait, hints.get(frame.camera_id))
+            for frame, wait in zip(frames, queue_waits, strict=True)
         ]
         detected = [outcome for outcome in outcomes if isinstance(outcome, _Detected)]
         classifying = time.perf_counter()
@@ -73,7 +82,9 @@ class FramePipeline:
         )
         return [o if isinstance(o, FerStreamError) else next(results) for o in outcomes]
 
-    def _detect(self, frame: Frame, queue_wait: float) -> _Detected | FerStreamError:
+    def _detect(
+        self, frame: Frame, queue_wait: float, hint: Hint | None
+    ) -> _Detected | FerStreamError:
         started = time.perf_counter()
         try:
             gray = decode_gray(
@@ -86,11 +97,22 @@ class FramePipeline:
         except FerStreamError as exc:
             return exc
         decoded = time.perf_counter()
-        boxes = self.detector.detect(gray)
+        boxes = self._find_faces(gray, frame, hint)
         faces = crop_faces(gray, boxes, self.settings.face_margin)
         return _Detected(
             frame, queue_wait, boxes, faces, decoded - started, time.perf_counter() - decoded
         )
+
+    def _find_faces(
+        self, gray: npt.NDArray[np.uint8], frame: Frame, hint: Hint | None
+    ) -> list[BoxTuple]:
+        policy = self.guidance
+        if policy is None or hint is None:
+            return self.detector.detect(gray)
+        if should_search_whole(frame.frame_number, hint, policy):
+            return self.detector.detect(gray)
+        guided = detect_guided(self.detector, gray, hint, frame.captured_at)
+        return self.detector.detect(gray) if guided is None else guided
 
     def _classify(self, per_frame: list[npt.NDArray[np.uint8]]) -> list[Probabilities]:
         """One classifier call for the faces of every frame, split back per frame."""

@@ -7,6 +7,7 @@ import os
 import socket
 
 from common.settings import Settings
+from worker.guidance import GuidancePolicy
 from worker.pipeline import FramePipeline
 
 
@@ -45,7 +46,15 @@ def load_pipeline(settings: Settings, worker_id: str | None = None) -> FramePipe
         ),
         settings=settings,
         worker_id=worker_id or default_worker_id(),
+        guidance=guidance_policy(settings),
     )
+
+
+def guidance_policy(settings: Settings) -> GuidancePolicy | None:
+    """How detection follows the tracks (``detect_guided``), or None: whole frames only."""
+    if not settings.detect_guided:
+        return None
+    return GuidancePolicy(full_every=settings.detect_full_every)
 
 
 @functools.cache

@@ -81,6 +81,19 @@ class Injection:
     injected: Reasons
     failed: Reasons  # counted failed under those reasons, every camera
     exact: bool
+    queue_full: int = 0  # frames the overflow policy took out of the queue, any frame
+
+    @property
+    def short(self) -> int:
+        """Injected bad frames not counted failed under their reason."""
+        return sum(n - self.failed.get(reason, 0) for reason, n in self.injected.items())
+
+    @property
+    def accounted(self) -> bool:
+        """Every injected frame failed under its reason, or may have been one the overflow
+        policy dropped before a worker reached it (never more than were dropped)."""
+        over = any(self.failed.get(reason, 0) > n for reason, n in self.injected.items())
+        return not over and self.short <= self.queue_full
 
 
 @dataclass(frozen=True)

@@ -272,7 +272,11 @@ def build_report(
             samples, timeline.latencies, timeline.load_start, meta.warmup_s, meta.ran_s
         ),
         injection=Injection(
-            meta.bad_every, injected, failed, all(failed[r] == n for r, n in injected.items())
+            meta.bad_every,
+            injected,
+            failed,
+            all(failed[r] == n for r, n in injected.items()),
+            final.dropped.get("queue_full", 0),
         ),
         errors=Errors(failed_beyond(final.failed, injected), final.submit_errors, final.restarts),
         cameras=timeline.accounts,

@@ -87,10 +87,19 @@ def _injection_target(injection: Injection) -> Target:
         f"{reason} {injection.failed.get(reason, 0)} of {n}"
         for reason, n in sorted(injection.injected.items())
     ]
+    measured = f"one in {injection.every}: " + (", ".join(parts) or "none injected")
+    if injection.injected and not injection.exact:
+        measured += (
+            f"; the {injection.short} short are within the {injection.queue_full} frames "
+            "the overflow policy dropped before a worker reached them (dropped:queue_full)"
+            if injection.accounted
+            else f"; {injection.short} short, more than the {injection.queue_full} dropped"
+        )
     return Target(
-        "injected bad frames counted failed under their reasons, exactly",
-        f"one in {injection.every}: " + (", ".join(parts) or "none injected"),
-        injection.exact if injection.injected else None,
+        "injected bad frames counted failed under their reasons (or dropped unseen by the "
+        "overflow policy), never more",
+        measured,
+        injection.accounted if injection.injected else None,
     )
 
 

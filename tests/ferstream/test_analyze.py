@@ -15,7 +15,7 @@ from common.settings import Settings
 from common.wire import EMOTIONS
 from ferstream.analyze import COLOURS, annotate
 from ferstream.cli import main
-from producer.scenes import SceneGenerator
+from producer.motion import MotionSequence
 from tests.ferstream import cli_env, stored_result
 
 VIDEO_FRAMES = 10
@@ -23,13 +23,15 @@ VIDEO_FRAMES = 10
 
 @pytest.fixture
 def scene_video(fer_data_dir: Path, tmp_path: Path) -> Path:
-    """A 10-frame MJPG .avi of synthetic scenes (real FER faces) at 320x240."""
-    path = tmp_path / "scenes.avi"
-    scenes = SceneGenerator(fer_data_dir, seed=4, size=(320, 240), faces_per_frame=(1, 1))
+    """A 10-frame MJPG .avi at 5 fps of one real FER face moving through a 320x240 scene."""
+    path = tmp_path / "moving.avi"
+    sequence = MotionSequence(
+        fer_data_dir, duration=VIDEO_FRAMES / 5.0, seed=4, actors=1, size=(320, 240)
+    )
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (320, 240))
     assert writer.isOpened()
-    for _ in range(VIDEO_FRAMES):
-        writer.write(scenes.next_scene()[0])
+    for index in range(VIDEO_FRAMES):
+        writer.write(sequence.frame_at(index / 5.0)[0])
     writer.release()
     return path
 
@@ -74,6 +76,11 @@ def test_analyze_writes_an_annotated_video_and_a_table(
     for row in rows:
         assert sum(float(row[f"p_{e}"]) for e in EMOTIONS) == pytest.approx(1.0, abs=1e-2)
         assert int(row["w"]) > 0 and int(row["h"]) > 0
+    tracked = [row for row in rows if row["track"]]  # the moving face is one track
+    assert len(tracked) >= len(rows) // 2 and len({row["track"] for row in tracked}) <= 2
+    for row in tracked:
+        assert row["smoothed_emotion"] in (*EMOTIONS, "uncertain")
+        assert sum(float(row[f"smoothed_p_{e}"]) for e in EMOTIONS) == pytest.approx(1.0, abs=1e-2)
 
 
 def test_annotate_draws_each_face_in_its_emotion_colour() -> None:

@@ -61,7 +61,9 @@ def test_compose_files_are_valid() -> None:
 
 def test_the_stack_has_every_service_and_rq_dashboard_is_optional(stack: dict[str, Any]) -> None:
     default = {name for name, service in stack.items() if not service.get("profiles")}
-    assert default == {"redis", "worker", "producer", "prometheus", "grafana", "redis-exporter"}
+    assert default == {
+        *("redis", "worker", "producer", "tracks", "prometheus", "grafana", "redis-exporter")
+    }
     assert stack["rq-dashboard"]["profiles"] == ["tools"]  # started with `--profile tools`
     assert "rq-dashboard" in resolved(COMPOSE, profile="tools")["services"]
 
@@ -71,7 +73,7 @@ def test_redis_requires_the_password_from_the_env_file(stack: dict[str, Any]) ->
     redis = stack["redis"]
     assert "--requirepass" in " ".join(redis["command"])
     assert redis["environment"]["REDIS_PASSWORD"] == password
-    for service in ("worker", "producer"):
+    for service in ("worker", "producer", "tracks"):
         assert stack[service]["environment"]["REDIS_URL"] == f"redis://:{password}@redis:6379/0"
     assert stack["redis-exporter"]["environment"]["REDIS_PASSWORD"] == password
     assert password not in COMPOSE.read_text()  # only ever interpolated

@@ -37,6 +37,12 @@ class SlowDetector:
         time.sleep(self.pause)
         return self.detector.detect(gray)
 
+    def detect_in(
+        self, gray: np.ndarray, min_side: int, max_side: int | None = None
+    ) -> list[BoxTuple]:
+        time.sleep(self.pause)
+        return self.detector.detect_in(gray, min_side, max_side)
+
 
 def textured_image(width: int = 96, height: int = 64) -> np.ndarray:
     """A gray gradient with noise: compresses like a photo, decodes to known pixels."""

@@ -1,0 +1,342 @@
+"""``ferstream bench-tracks``: identity, flicker, lag and speed of the track stage, on
+labelled moving sequences (5 and 25 fps) and on real clips, written as JSON, markdown
+and figures.
+
+Each sequence runs twice through the worker's pipeline on one thread: whole-frame
+detection, and detection guided by the tracks (``worker.guidance``). Identity and label
+scores come from the guided run, the way a deployment with guidance on would see them,
+and the whole-frame run's are reported beside them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common.settings import Settings
+from ferstream.analyze import video_fps
+from ferstream.bench.results import Target
+from ferstream.bench.sequences import Tracked, motion_frames, run_sequence, video_frames
+from ferstream.bench.track_load import TrackLoad, run_track_load
+from ferstream.bench.track_scores import TrackScores, label_flicker, score_tracks
+from ferstream.scoring import iou
+from producer.motion import MotionSequence
+from tracking.service import tracker_config
+from worker.runtime import load_pipeline
+
+REAL_CLIPS = ("single_face.mp4", "noface_face.mov")
+
+
+@dataclass(frozen=True)
+class TrackBenchOptions:
+    seconds: float = 60.0
+    rates: tuple[float, ...] = (5.0, 25.0)
+    actors: int = 2
+    seed: int = 0
+    real_dir: Path = Path("../shared/data/real")
+    load_seconds: float = 60.0  # the track stage beside the pool at 200 % load (0: skip)
+    out: Path = Path("reports/bench-tracks")
+
+
+@dataclass(frozen=True)
+class SpeedRow:
+    name: str
+    frames: int
+    whole_fps: float  # frames/s on one core, whole-frame detection
+    guided_fps: float
+    whole_faces: int
+    guided_faces: int
+    recall_vs_whole: float  # of the whole-frame run's faces, found by the guided run
+
+    @property
+    def speedup(self) -> float:
+        return self.guided_fps / self.whole_fps if self.whole_fps else 0.0
+
+
+@dataclass(frozen=True)
+class SequenceRow:
+    fps: float
+    guided: TrackScores
+    whole: TrackScores
+
+
+@dataclass(frozen=True)
+class ClipRow:
+    name: str
+    raw_changes_per_track_second: float
+    smoothed_changes_per_track_second: float
+    track_seconds: float
+
+
+@dataclass
+class TrackReport:
+    options: dict[str, Any]
+    sequences: list[SequenceRow] = field(default_factory=list)
+    speed: list[SpeedRow] = field(default_factory=list)
+    clips: list[ClipRow] = field(default_factory=list)
+    load: TrackLoad | None = None
+    targets: list[Target] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "options": self.options,
+            "sequences": [
+                {"fps": r.fps, "guided": _scores(r.guided), "whole": _scores(r.whole)}
+                for r in self.sequences
+            ],
+            "speed": [{**asdict(r), "speedup": r.speedup} for r in self.speed],
+            "clips": [asdict(r) for r in self.clips],
+            "load": None
+            if self.load is None
+            else {**asdict(self.load), "keeps_up": self.load.keeps_up},
+            "targets": [asdict(t) for t in self.targets],
+        }
+
+
+def _scores(scores: TrackScores) -> dict[str, Any]:
+    return {
+        **asdict(scores),
+        "switches_per_100": scores.switches_per_100,
+        "flicker_reduction": scores.flicker_reduction,
+    }
+
+
+def run_track_bench(
+    settings: Settings, options: TrackBenchOptions, say: Callable[[str], None] = print
+) -> TrackReport:
+    """Run every sequence and clip both ways; write the report; return it."""
+    one_core = settings.with_changes(threads_per_worker=1)
+    whole = load_pipeline(one_core.with_changes(detect_guided=False), "bench-whole")
+    guided = load_pipeline(one_core.with_changes(detect_guided=True), "bench-guided")
+    config = tracker_config(settings)
+    report = TrackReport({k: str(v) for k, v in asdict(options).items()})
+    for fps in options.rates:
+        sequence = MotionSequence(settings.data_dir, options.seconds, options.seed, options.actors)
+        say(f"moving sequence at {fps:g} fps: {int(options.seconds * fps)} frames, both ways ...")
+        runs = {
+            name: run_sequence(motion_frames(sequence, fps), pipeline, config, fps=fps)
+            for name, pipeline in (("whole", whole), ("guided", guided))
+        }
+        changes = sequence.label_changes()
+        report.sequences.append(
+            SequenceRow(
+                fps, score_tracks(runs["guided"], changes), score_tracks(runs["whole"], changes)
+            )
+        )
+        report.speed.append(_speed(f"moving, {fps:g} fps", runs["whole"], runs["guided"]))
+        if fps == max(options.rates):
+            _plot_labels(runs["guided"], sequence, options.out / "bench-tracks-labels.png")
+    for name in REAL_CLIPS:
+        path = options.real_dir / name
+        if not path.is_file():
+            say(f"skipping {path}: not found")
+            continue
+        say(f"real clip {name}, both ways ...")
+        clip_fps = video_fps(path)
+        runs = {
+            label: run_sequence(video_frames(path), pipeline, config, "clip", clip_fps)
+            for label, pipeline in (("whole", whole), ("guided", guided))
+        }
+        report.speed.append(_speed(name, runs["whole"], runs["guided"]))
+        raw, smoothed, seconds = label_flicker(runs["guided"])
+        report.clips.append(ClipRow(name, raw, smoothed, seconds))
+    if options.load_seconds > 0:
+        report.load = run_track_load(settings, settings.data_dir, options.load_seconds, say=say)
+    report.targets = evaluate_targets(report)
+    write_report(report, options.out)
+    say(report_markdown(report))
+    return report
+
+
+def _speed(name: str, whole: Sequence[Tracked], guided: Sequence[Tracked]) -> SpeedRow:
+    whole_faces = sum(len(f.result.faces) for f in whole)
+    found = 0
+    for reference, candidate in zip(whole, guided, strict=True):
+        boxes = [g.box.as_list() for g in candidate.result.faces]
+        for face in reference.result.faces:
+            if any(iou(face.box.as_list(), b) >= 0.3 for b in boxes):
+                found += 1
+    return SpeedRow(
+        name=name,
+        frames=len(whole),
+        whole_fps=len(whole) / max(1e-9, sum(f.seconds for f in whole)),
+        guided_fps=len(guided) / max(1e-9, sum(f.seconds for f in guided)),
+        whole_faces=whole_faces,
+        guided_faces=sum(len(f.result.faces) for f in guided),
+        recall_vs_whole=found / max(1, whole_faces),
+    )
+
+
+def evaluate_targets(report: TrackReport) -> list[Target]:
+    targets: list[Target] = []
+    for row in report.sequences:
+        s = row.guided
+        rate = f"{row.fps:g} fps"
+        targets.append(
+            Target(
+                f"ID switches <= 1 per 100 track-frames, {rate}",
+                f"{s.switches_per_100:.2f} ({s.id_switches} in {s.matched_frames})",
+                s.switches_per_100 <= 1.0,
+            )
+        )
+        targets.append(
+            Target(
+                f"fragmentation <= 5%, {rate}",
+                f"{100 * s.fragmentation:.1f}%",
+                s.fragmentation <= 0.05,
+            )
+        )
+        reduction = s.flicker_reduction
+        targets.append(
+            Target(
+                f"label changes per track-second fall >= 5x, {rate}",
+                f"{s.raw_changes_per_track_second:.2f} -> {s.smoothed_changes_per_track_second:.2f}"
+                + (f" ({reduction:.1f}x)" if reduction else " (no change at all)"),
+                reduction is None or reduction >= 5.0,
+            )
+        )
+        targets.append(
+            Target(
+                f"segment accuracy no worse than raw, {rate}",
+                f"raw {s.raw_accuracy:.3f}, smoothed {s.smoothed_accuracy:.3f}",
+                s.smoothed_accuracy >= s.raw_accuracy,
+            )
+        )
+        lag = s.smoothed_lag_median_s
+        targets.append(
+            Target(
+                f"median lag to the new label <= 0.5 s, {rate}",
+                "not measured"
+                if lag is None
+                else f"{lag:.2f} s over {s.changes_timed} changes "
+                f"({s.changes_never_shown} never shown)",
+                None if lag is None else lag <= 0.5,
+            )
+        )
+    for speed in report.speed:
+        targets.append(
+            Target(
+                f"guided detection: frames/s per core >= 2x, recall within 1 point ({speed.name})",
+                f"{speed.whole_fps:.0f} -> {speed.guided_fps:.0f} ({speed.speedup:.2f}x), "
+                f"recall {100 * speed.recall_vs_whole:.1f}% of whole-frame faces",
+                speed.speedup >= 2.0 and speed.recall_vs_whole >= 0.99,
+            )
+        )
+    load = report.load
+    targets.append(
+        Target(
+            "at 200% load the track stage keeps up, its Redis memory bounded",
+            "not run"
+            if load is None
+            else f"{load.tracked_frames} of {load.results} results tracked, lag p50 "
+            f"{load.lag_p50_ms:.0f} / p99 {load.lag_p99_ms:.0f} / max {load.lag_max_ms:.0f} ms "
+            f"(newest {load.lag_sample} frames), {load.late_results} late; track keys "
+            f"{load.track_keys_bytes / 1024:.0f} KiB (streams capped at "
+            f"{load.tracks_per_camera_cap} per camera)",
+            None if load is None else load.keeps_up,
+        )
+    )
+    return targets
+
+
+def write_report(report: TrackReport, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench-tracks.json").write_text(json.dumps(report.to_json(), indent=2))
+    (out / "bench-tracks.md").write_text(report_markdown(report))
+
+
+def report_markdown(report: TrackReport) -> str:
+    lines = ["# Track stage benchmark", ""]
+    lines += ["| target | measured | met |", "| --- | --- | --- |"]
+    for t in report.targets:
+        met = "yes" if t.met else ("not measured" if t.met is None else "**no**")
+        lines.append(f"| {t.target} | {t.measured} | {met} |")
+    lines += ["", "## Moving sequences (guided run; whole-frame run in brackets)", ""]
+    lines += [
+        "| fps | face-frames | matched | ID switches /100 | fragmentation | recall | "
+        "changes/track-s raw -> smoothed | accuracy raw -> smoothed | median lag raw / smoothed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in report.sequences:
+        g, w = row.guided, row.whole
+        lines.append(
+            f"| {row.fps:g} | {g.face_frames} | {g.matched_frames} ({w.matched_frames}) | "
+            f"{g.switches_per_100:.2f} ({w.switches_per_100:.2f}) | "
+            f"{100 * g.fragmentation:.1f}% ({100 * w.fragmentation:.1f}%) | "
+            f"{100 * g.recall:.1f}% ({100 * w.recall:.1f}%) | "
+            f"{g.raw_changes_per_track_second:.2f} -> {g.smoothed_changes_per_track_second:.2f} | "
+            f"{g.raw_accuracy:.3f} -> {g.smoothed_accuracy:.3f} | "
+            f"{_s(g.raw_lag_median_s)} / {_s(g.smoothed_lag_median_s)} |"
+        )
+    lines += ["", "## Speed: one core, whole-frame vs guided detection", ""]
+    lines += [
+        "| input | frames | whole fps | guided fps | speed-up | faces whole / guided "
+        "| recall vs whole |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in report.speed:
+        lines.append(
+            f"| {r.name} | {r.frames} | {r.whole_fps:.0f} | {r.guided_fps:.0f} | "
+            f"{r.speedup:.2f}x | {r.whole_faces} / {r.guided_faces} | "
+            f"{100 * r.recall_vs_whole:.1f}% |"
+        )
+    if report.clips:
+        lines += ["", "## Real clips: label changes per track-second", ""]
+        lines += ["| clip | raw | smoothed | track-seconds |", "| --- | --- | --- | --- |"]
+        for c in report.clips:
+            lines.append(
+                f"| {c.name} | {c.raw_changes_per_track_second:.2f} | "
+                f"{c.smoothed_changes_per_track_second:.2f} | {c.track_seconds:.1f} |"
+            )
+    lines += ["", "![labels over time](bench-tracks-labels.png)", ""]
+    return "\n".join(lines)
+
+
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+def _plot_labels(frames: Sequence[Tracked], sequence: MotionSequence, path: Path) -> None:
+    """Per actor: the true label, each frame's raw label and the track's shown label."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from common.wire import EMOTIONS
+    from ferstream.bench.track_scores import _matches
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure, axes = plt.subplots(
+        len(sequence.actors), 1, figsize=(12, 3 * len(sequence.actors)), squeeze=False
+    )
+    for actor, ax in zip(sequence.actors, axes[:, 0], strict=True):
+        truth_t, truth_l, raw_t, raw_l, sm_t, sm_l = [], [], [], [], [], []
+        for frame in frames:
+            mine = [t for t in frame.truth if t["actor"] == actor.actor_id]
+            truth_t.append(frame.at)
+            truth_l.append(mine[0]["label"] if mine else None)
+            if not mine or not mine[0]["visible"]:
+                continue
+            pairs = _matches([list(s.box) for s in frame.tracks], mine)
+            if 0 in pairs:
+                state = frame.tracks[pairs[0]]
+                if state.raw is not None:
+                    raw_t.append(frame.at)
+                    raw_l.append(max(range(7), key=lambda k: state.raw[k]))  # type: ignore[index]
+                sm_t.append(frame.at)
+                sm_l.append(-1 if state.label is None else state.label)
+        ax.step(truth_t, truth_l, where="post", color="black", lw=2, label="truth")
+        ax.plot(raw_t, raw_l, ".", ms=3, color="tab:orange", label="raw (per frame)")
+        ax.step(sm_t, sm_l, where="post", color="tab:blue", lw=1.2, label="track (smoothed)")
+        ax.set_yticks(range(-1, 7), ["uncertain", *EMOTIONS])
+        ax.set_title(f"actor {actor.actor_id}")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="upper right")
+    axes[-1, 0].set_xlabel("seconds")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
