@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 from rq import Queue, Worker
 
 from common.errors import SchemaError
-from common.keys import aggregate_stream, cameras_set, results_stream
+from common.keys import aggregate_stream, cameras_set, results_stream, tracks_stream
 from common.retention import oldest_entry_ages
 from common.serializer import MsgpackSerializer
 from common.wire import EMOTIONS, Result, check_camera_id
@@ -394,7 +394,7 @@ class BrokerCollector(Collector):
         if self.key_prefix is not None:
             yield _gauge(
                 "ferstream_oldest_result_age_seconds",
-                "Age of the camera's oldest stored result or aggregate (retention check).",
+                "Age of the camera's oldest stored result, aggregate or tracks (retention check).",
                 self._oldest_results(self.key_prefix),
                 ("camera",),
             )
@@ -412,11 +412,12 @@ class BrokerCollector(Collector):
         """Per camera with stored results, the age of the oldest (Redis's clock)."""
         members = self.connection.smembers(cameras_set(prefix))
         cameras = sorted(c for c in (m.decode(errors="replace") for m in members) if _valid(c))
-        streams = [(results_stream(prefix, c), aggregate_stream(prefix, c)) for c in cameras]
-        ages = oldest_entry_ages(self.connection, [key for pair in streams for key in pair])
+        feeds = (results_stream, aggregate_stream, tracks_stream)
+        keys = [feed(prefix, camera) for camera in cameras for feed in feeds]
+        ages = oldest_entry_ages(self.connection, keys)
         samples = []
         for index, camera in enumerate(cameras):
-            found = [age for age in ages[2 * index : 2 * index + 2] if age is not None]
+            found = [age for age in ages[3 * index : 3 * index + 3] if age is not None]
             if found:
                 samples.append(((camera,), max(found)))
         return samples
