@@ -1,4 +1,6 @@
-"""Reaching Redis: one place that connects, pings, and maps failures to BrokerUnavailable.
+"""Reaching Redis: one place that connects, pings, and maps failures onto the project's
+errors: ``BrokerUnavailable`` (not reachable) and ``AccessDenied`` (a wrong password, or
+a command the user's ACL forbids). No message carries a password.
 
 Clients are created with ``decode_responses=False``, as RQ requires.
 """
@@ -7,79 +9,80 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 
-from common.errors import BrokerUnavailable
+from common.errors import AccessDenied, BrokerUnavailable
+from common.redis_access import RedisAccess, redacted
 from common.redis_server import EmbeddedRedis
 from common.settings import Settings
+
+__all__ = ["connect", "connect_as", "denied", "redacted", "redis_for"]
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 # A reply that takes longer means Redis is paused or the network is gone: the call raises
 # redis.TimeoutError instead of hanging. Workers add their blocking dequeue's wait to it.
 SOCKET_TIMEOUT_SECONDS = 10.0
-_SECRET_QUERY_KEYS = frozenset({"password", "username"})
-
-
-def redacted(url: str) -> str:
-    """``url`` without user name and password (in the authority or the query), for messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable Redis URL>"
-    netloc = parts.netloc.rpartition("@")[2]
-    query = urlencode(
-        [(k, v) for k, v in parse_qsl(parts.query) if k.lower() not in _SECRET_QUERY_KEYS]
-    )
-    # built by hand: urlunsplit would turn "unix:///path" into "unix:/path"
-    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
-
-
-def _password(url: str) -> str | None:
-    try:
-        return urlsplit(url).password
-    except ValueError:
-        return None
+ACL_HINT = "its ACL does not allow this (`ferstream acl` shows what each role may do)"
 
 
 def connect(
-    url: str,
+    target: str | RedisAccess,
     connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
     socket_timeout: float = SOCKET_TIMEOUT_SECONDS,
 ) -> redis.Redis[bytes]:
-    """A client for ``url`` that has answered PING; else ``BrokerUnavailable``."""
-    where = redacted(url)
-    try:
-        client: redis.Redis[bytes] = redis.Redis.from_url(
-            url, socket_connect_timeout=connect_timeout, socket_timeout=socket_timeout
-        )
-    except ValueError as exc:
-        raise BrokerUnavailable(
-            f"cannot reach Redis at {where}: expected a redis://, rediss:// or unix:// URL "
-            f"({_scrub(str(exc), url)})"
-        ) from None
+    """A client for ``target`` (a URL, or a ``RedisAccess``) that has answered PING;
+    else ``BrokerUnavailable``, or ``AccessDenied`` if Redis refused its user."""
+    access = target if isinstance(target, RedisAccess) else RedisAccess(target)
+    client = access.client(socket_connect_timeout=connect_timeout, socket_timeout=socket_timeout)
     try:
         client.ping()
+    except redis.AuthenticationError as exc:
+        client.close()
+        raise AccessDenied(
+            f"Redis at {access.where} refused user {access.user!r}: {access.scrub(str(exc))} "
+            "(check its password, and that the user exists and is on)"
+        ) from None
+    except redis.exceptions.NoPermissionError as exc:
+        client.close()
+        raise AccessDenied(
+            f"Redis at {access.where} refused user {access.user!r}: "
+            f"{access.scrub(str(exc))}; {ACL_HINT}"
+        ) from None
     except (redis.RedisError, OSError) as exc:
         client.close()
-        raise BrokerUnavailable(f"cannot reach Redis at {where}: {_scrub(str(exc), url)}") from exc
+        raise BrokerUnavailable(
+            f"cannot reach Redis at {access.where}: {access.scrub(str(exc))}"
+        ) from exc
     return client
 
 
-def _scrub(reason: str, url: str) -> str:
-    """Belt and braces: a client library's message must not carry the password either."""
-    password = _password(url)
-    return reason.replace(password, "***") if password else reason
+def connect_as(
+    settings: Settings,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    socket_timeout: float = SOCKET_TIMEOUT_SECONDS,
+) -> redis.Redis[bytes]:
+    """``connect`` with the URL, user, password and TLS checks ``settings`` name."""
+    return connect(RedisAccess.from_settings(settings), connect_timeout, socket_timeout)
+
+
+def denied(
+    exc: redis.exceptions.NoPermissionError,
+    client: redis.Redis[bytes] | redis.client.Pipeline[bytes],
+) -> AccessDenied:
+    """The ``AccessDenied`` for a command Redis refused ``client``'s user (its ACL)."""
+    user = client.connection_pool.connection_kwargs.get("username") or "default"
+    return AccessDenied(f"Redis refused user {user!r}: {exc}; {ACL_HINT}")
 
 
 @contextmanager
 def redis_for(settings: Settings) -> Iterator[tuple[redis.Redis[bytes], str]]:
     """Yield ``(client, url)``: ``settings.redis_url``, or an embedded server run meanwhile."""
     with ExitStack() as stack:
-        url = settings.redis_url
-        if not url:
+        if settings.redis_url:
+            url, client = settings.redis_url, connect_as(settings)
+        else:
             url = stack.enter_context(EmbeddedRedis()).url
-        client = connect(url)
+            client = connect(url)
         stack.callback(client.close)
         yield client, url

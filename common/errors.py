@@ -5,6 +5,7 @@
     ├── SchemaError           a wire message does not match the schema
     ├── ModelError            the emotion model cannot be loaded or run
     ├── BrokerUnavailable     Redis cannot be reached
+    ├── AccessDenied          Redis refused this process's user (password, or its ACL)
     ├── SourceError           a camera, file, stream or folder cannot be opened or read
     ├── ForeignJobRefused     a queued job names a function that is not the project's
     ├── DatasetError          training or evaluation data is missing or malformed
@@ -88,6 +89,15 @@ class BrokerUnavailable(FerStreamError):
     """Redis cannot be reached."""
 
     reason = "broker"
+
+
+class AccessDenied(FerStreamError):
+    """Redis refused this process's user: a wrong password, or a command its ACL forbids.
+
+    The message names the user and what was refused, never a password.
+    """
+
+    reason = "access"
 
 
 class SourceError(FerStreamError):

@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 
 import redis
 
+from common.connection import denied
 from common.errors import BrokerUnavailable, SchemaError
 from common.keys import aggregate_stream, results_stream, tracks_stream
 from common.wire import Aggregate, Result, Tracks
@@ -81,6 +82,8 @@ def read_feed(
             entries = connection.xrange(key)
         else:
             entries = list(reversed(connection.xrevrange(key, count=count)))
+    except redis.exceptions.NoPermissionError as exc:
+        raise denied(exc, connection) from None
     except redis.RedisError as exc:
         raise BrokerUnavailable(f"cannot read the stream of camera {camera_id!r}: {exc}") from exc
     return list(_decode_entries(feed, entries))
@@ -103,6 +106,8 @@ def follow_feed(
     while True:
         try:
             batches = connection.xread(positions, block=block_ms)
+        except redis.exceptions.NoPermissionError as exc:
+            raise denied(exc, connection) from None
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"cannot follow the streams: {exc}") from exc
         if not batches:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Mapping
@@ -27,7 +28,8 @@ class Settings:
     ``REDIS_URL`` is read first for the Redis address, as rq does.
     """
 
-    redis_url: str | None = defaults.DEFAULT_REDIS_URL
+    # may hold a password: left out of the repr
+    redis_url: str | None = dataclasses.field(default=defaults.DEFAULT_REDIS_URL, repr=False)
     queue_name: str = defaults.DEFAULT_QUEUE_NAME
     key_prefix: str = defaults.DEFAULT_KEY_PREFIX
     results_stream_maxlen: int = defaults.DEFAULT_RESULTS_STREAM_MAXLEN
@@ -75,6 +77,15 @@ class Settings:
     track_reorder_wait: float = defaults.DEFAULT_TRACK_REORDER_WAIT_SECONDS
     tracks_stream_maxlen: int = defaults.DEFAULT_TRACKS_STREAM_MAXLEN
     track_hint_ttl_ms: int = defaults.DEFAULT_TRACK_HINT_TTL_MS
+    # -- Redis user and TLS (issue 14): each process logs in as its own ACL user; the
+    # password comes from the environment or a file, never argv (see common.redis_access)
+    redis_username: str | None = None
+    redis_password: str | None = dataclasses.field(default=None, repr=False)
+    redis_password_file: Path | None = None
+    redis_tls_ca_file: Path | None = None  # None: the system's trusted CAs
+    redis_tls_cert_file: Path | None = None  # a client certificate, if the server asks for one
+    redis_tls_key_file: Path | None = None
+    redis_tls_check_hostname: bool = True
     # privacy (PRIVACY.md): what is kept in Redis, how long, and what results may say
     privacy: str = defaults.DEFAULT_PRIVACY  # "off" or "strict"
     retention_seconds: int = defaults.DEFAULT_RETENTION_SECONDS  # 0: as the mode says
@@ -136,6 +147,10 @@ class Settings:
             raise FerStreamError(
                 f"setting batch_max_wait must be in [0, max_frame_age={self.max_frame_age}), "
                 f"got {self.batch_max_wait!r}"
+            )
+        if self.redis_password is not None and self.redis_password_file is not None:
+            raise FerStreamError(
+                "expected FERSTREAM_REDIS_PASSWORD or FERSTREAM_REDIS_PASSWORD_FILE, got both"
             )
         for name in ("metrics_port", "producer_metrics_port"):
             if not 0 <= getattr(self, name) <= 65535:

@@ -140,7 +140,7 @@ def produce(
     stream_timeout: float | None,
 ) -> None:
     """Capture frames from SOURCE and submit them to the frame queue."""
-    from common.connection import connect
+    from common.connection import connect_as
     from common.metrics import producer_metrics
     from common.metrics_server import serve_producer_metrics
     from producer.runner import run_producer
@@ -155,7 +155,7 @@ def produce(
     if not settings.redis_url:
         raise FerStreamError("expected REDIS_URL to name the Redis server to submit to, got none")
     health = producer_metrics().source_health(camera_id)  # refuses a bad camera id first
-    connection = connect(settings.redis_url)
+    connection = connect_as(settings)
     serve_producer_metrics(settings)
     with open_source(
         source,
@@ -194,13 +194,13 @@ def results(
     camera_id: str, follow: bool, count: int | None, tracks: bool, aggregates: bool
 ) -> None:
     """Print a camera's results (or tracks) as JSON lines: stored, then live with --follow."""
-    from common.connection import connect
+    from common.connection import connect_as
     from common.results import RESULTS, TRACKS, follow_feed, read_aggregates, read_feed
 
     settings = _settings()
     if not settings.redis_url:
         raise FerStreamError("expected REDIS_URL to name the Redis server to read, got none")
-    connection = connect(settings.redis_url)
+    connection = connect_as(settings)
     if aggregates:
         for _entry_id, aggregate in read_aggregates(connection, settings.key_prefix, camera_id):
             click.echo(json.dumps(aggregate.to_json_dict()))
@@ -239,7 +239,7 @@ def track(cameras: tuple[str, ...], metrics_port: int) -> None:
     """Turn cameras' results into per-face tracks with smoothed emotions (needs REDIS_URL)."""
     from prometheus_client import REGISTRY
 
-    from common.connection import connect
+    from common.connection import connect_as
     from common.metrics import TrackMetrics
     from common.metrics_server import serve_metrics
     from tracking.service import TrackService, TrackServiceConfig
@@ -251,7 +251,7 @@ def track(cameras: tuple[str, ...], metrics_port: int) -> None:
     if metrics_port:
         serve_metrics(REGISTRY, metrics_port, settings.metrics_addr)
     service = TrackService(
-        connect(settings.redis_url), TrackServiceConfig.from_settings(settings, cameras), metrics
+        connect_as(settings), TrackServiceConfig.from_settings(settings, cameras), metrics
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -260,6 +260,34 @@ def track(cameras: tuple[str, ...], metrics_port: int) -> None:
         service.run(stop)
     except KeyboardInterrupt:
         click.echo("stopping the track service ...", err=True)
+
+
+@main.command()
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(["setuser", "file"]),
+    default="setuser",
+    show_default=True,
+    help="setuser: ACL SETUSER commands for redis-cli; file: user lines for an aclfile",
+)
+@click.option(
+    "--passwords-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="read each password from DIR/producer, DIR/worker, DIR/tracker, DIR/reader "
+    "(default: env PRODUCER_, WORKER_, TRACKER_ and READER_REDIS_PASSWORD)",
+)
+def acl(form: str, passwords_dir: Path | None) -> None:
+    """Print the Redis ACL users producer, worker, tracker and reader (passwords hashed)."""
+    import os
+
+    from common.acl import acl_file, read_passwords, setuser_lines
+
+    passwords = read_passwords(os.environ, passwords_dir)
+    render = setuser_lines if form == "setuser" else acl_file
+    for line in render(_settings(), passwords):
+        click.echo(line)
 
 
 @main.command()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import redis
 
-from common.connection import connect
+from common.connection import connect_as
 from common.defaults import DEFAULT_WORKER_START_TIMEOUT_SECONDS
 from common.redis_server import EmbeddedRedis
 from common.settings import Settings
@@ -40,7 +40,7 @@ def local_stack(
             settings = settings.with_changes(redis_url=server.url)
             say(f"embedded Redis on {server.url}")
         assert settings.redis_url is not None
-        connection = connect(settings.redis_url)
+        connection = connect_as(settings)
         log_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="ferstream-"))
         pool = None
         if workers > 0:

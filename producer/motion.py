@@ -12,6 +12,7 @@ its truth: per actor its id, box, label and whether it is visible.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ OCCLUSIONS_PER_MINUTE = 6
 SIDE_RANGE = (110, 170)
 SENSOR_NOISE_SIGMA = 2.5
 LANE_GAP = 10
+PICK_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -99,12 +101,18 @@ class MotionSequence:
         actors: int = 2,
         size: tuple[int, int] = (640, 480),
         split: str = "test",
+        usable: Callable[[UInt8Image], bool] | None = None,
     ) -> None:
+        """``usable``, if given, picks each segment's face among those it accepts (up to
+        ``PICK_ATTEMPTS`` draws): a tracking benchmark passes "a face the detector finds",
+        so that it measures the tracks rather than the detector's recall."""
         if duration <= 0:
             raise ValueError(f"expected a positive duration, got {duration}")
         self.size = size
         self.duration = duration
         rng = np.random.default_rng(seed)
+        self._usable = usable
+        self._images: dict[Path, UInt8Image] = {}
         faces = index_faces(data_dir, split)
         by_class = [[f for f in faces if f.label == label] for label in range(7)]
         self.background = render_background(rng, *size)
@@ -114,7 +122,14 @@ class MotionSequence:
             for index in range(actors)
         )
         self._noise = np.random.default_rng(seed + 1)
-        self._images: dict[Path, UInt8Image] = {}
+
+    def _pick(self, rng: np.random.Generator, pool: list[FaceFile]) -> FaceFile:
+        face = pool[int(rng.integers(len(pool)))]
+        for _ in range(PICK_ATTEMPTS if self._usable else 0):
+            if self._usable is not None and self._usable(self._load(face)):
+                break
+            face = pool[int(rng.integers(len(pool)))]
+        return face
 
     def _actor(
         self,
@@ -128,8 +143,7 @@ class MotionSequence:
         segments, start, label = [], 0.0, int(rng.integers(7))
         while start < self.duration:
             end = min(self.duration, start + float(rng.uniform(*SEGMENT_SECONDS)))
-            pool = by_class[label]
-            segments.append(Segment(start, end, pool[int(rng.integers(len(pool)))]))
+            segments.append(Segment(start, end, self._pick(rng, by_class[label])))
             label = (label + int(rng.integers(1, 7))) % 7  # always another class
             start = end
         occlusions = []

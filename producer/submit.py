@@ -8,6 +8,7 @@ from rq.job import Job
 
 from common import retention
 from common.accounting import SUBMITTED, count
+from common.connection import denied
 from common.errors import BrokerUnavailable
 from common.keys import cameras_set, counts_hash
 from common.metrics import ProducerMetrics, producer_metrics
@@ -90,7 +91,10 @@ class FrameSubmitter:
         return self.enqueue(frame)
 
     def enqueue(self, frame: Frame) -> str | None:
-        """Enqueue a built frame within its camera's bound; its job id, or None if dropped."""
+        """Enqueue a built frame within its camera's bound; its job id, or None if dropped.
+
+        ``BrokerUnavailable`` if Redis fails, ``AccessDenied`` if its ACL refuses the user.
+        """
         settings = self.settings
         description = (
             f"process_frame camera={frame.camera_id} n={frame.frame_number} "
@@ -113,6 +117,8 @@ class FrameSubmitter:
             self._count_submitted(pipeline, frame.camera_id)
             self.bound.track(pipeline, frame.camera_id, job.id)
             pipeline.execute()
+        except redis.exceptions.NoPermissionError as exc:  # this producer's ACL: no frame will pass
+            raise denied(exc, self.connection) from None
         except (redis.RedisError, OSError) as exc:
             self.metrics.submit_failures.labels(camera=frame.camera_id).inc()
             raise BrokerUnavailable(

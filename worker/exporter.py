@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -16,6 +15,7 @@ from common.metrics_server import (
     serve_metrics,
     temporary_multiprocess_dir,
 )
+from common.redis_access import RedisAccess
 from common.settings import Settings
 from worker.pool import WorkerPool
 
@@ -28,9 +28,7 @@ def serve_pool_metrics(pool: WorkerPool, port: int | None = None) -> MetricsEndp
     settings = pool.settings
     if pool.metrics_dir is None:
         raise ValueError("expected a WorkerPool with a metrics_dir, got one without")
-    assert settings.redis_url is not None
-    connection: redis.Redis[bytes] = redis.Redis.from_url(
-        settings.redis_url,
+    connection = RedisAccess.from_settings(settings).client(
         socket_connect_timeout=SCRAPE_REDIS_TIMEOUT_SECONDS,
         socket_timeout=SCRAPE_REDIS_TIMEOUT_SECONDS,
         retry=Retry(NoBackoff(), 0),  # the next scrape is the retry

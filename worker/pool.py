@@ -22,7 +22,7 @@ from pathlib import Path
 import redis
 from rq import Queue, Worker
 
-from common.connection import connect
+from common.connection import connect_as
 from common.errors import BrokerUnavailable, FerStreamError
 from common.metrics_server import MULTIPROC_ENV, mark_process_dead, prepare_multiprocess_dir
 from common.persistence import check_frames_database
@@ -135,7 +135,7 @@ class WorkerPool:
         database persists to disk (each worker checks again as it starts)."""
         try:
             if self._connection is None:
-                self._connection = connect(str(self.settings.redis_url))
+                self._connection = connect_as(self.settings)
             check_frames_database(self._connection, self.settings.strict)
         except (redis.ConnectionError, redis.TimeoutError, BrokerUnavailable) as exc:
             log.warning("could not check the frames database's persistence now: %s", exc)
@@ -144,7 +144,7 @@ class WorkerPool:
         """Settle a dead worker's frames at the next sweep and drop its registration."""
         try:
             if self._connection is None:
-                self._connection = connect(str(self.settings.redis_url))
+                self._connection = connect_as(self.settings)
             reap(self._connection, self.settings, name)
         except (FerStreamError, redis.RedisError) as exc:  # its TTLs settle it later
             log.warning("could not reap worker %s now: %s", name, exc)

@@ -6,7 +6,7 @@ import logging
 
 from rq import Queue
 
-from common.connection import SOCKET_TIMEOUT_SECONDS, connect
+from common.connection import SOCKET_TIMEOUT_SECONDS, connect_as
 from common.errors import FerStreamError
 from common.metrics import worker_metrics
 from common.persistence import check_frames_database
@@ -31,7 +31,7 @@ def run_worker(settings: Settings, name: str | None = None, burst: bool = False)
     metrics.record_model(pipeline.classifier.model_id, FACE_SIZE, settings.flip_tta)
     # a reply may take as long as a blocking dequeue waits (RQ: worker TTL - 15 s)
     dequeue_wait = max(1, settings.worker_ttl_seconds - 15)
-    connection = connect(settings.redis_url, socket_timeout=SOCKET_TIMEOUT_SECONDS + dequeue_wait)
+    connection = connect_as(settings, socket_timeout=SOCKET_TIMEOUT_SECONDS + dequeue_wait)
     check_frames_database(connection, settings.strict)
     queue = Queue(
         settings.queue_name,

@@ -10,7 +10,7 @@ from contextlib import ExitStack, contextmanager
 
 import redis
 
-from common.connection import connect
+from common.connection import connect_as
 from common.defaults import DEFAULT_WORKER_START_TIMEOUT_SECONDS
 from common.metrics_server import temporary_multiprocess_dir
 from common.redis_server import EmbeddedRedis
@@ -29,7 +29,7 @@ def broker(stack: ExitStack, settings: Settings, say: Callable[[str], None]) -> 
     settings = settings.with_changes(queue_name=name, key_prefix=name)
     if external:
         assert settings.redis_url is not None
-        stack.callback(forget_keys, connect(settings.redis_url), settings)
+        stack.callback(forget_keys, connect_as(settings), settings)
     return settings
 
 

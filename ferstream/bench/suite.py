@@ -42,7 +42,7 @@ from typing import Any
 
 import redis
 
-from common.connection import connect
+from common.connection import connect_as
 from common.errors import FerStreamError
 from common.settings import Settings
 from ferstream.bench.load import IDLE_PHASE_SECONDS, LoadDriver
@@ -146,7 +146,7 @@ def run_bench(
     with ExitStack() as stack:
         settings = broker(stack, settings, say)
         assert settings.redis_url is not None
-        connection = connect(settings.redis_url)
+        connection = connect_as(settings)
         watcher = Watcher(connection, settle).start()
         stack.callback(watcher.stop)
         log_dir = str(options.out / "logs")

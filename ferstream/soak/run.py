@@ -35,7 +35,7 @@ from pathlib import Path
 import redis
 
 from common.accounting import UNKNOWN_CAMERA, read_counts
-from common.connection import connect
+from common.connection import connect_as
 from common.errors import FerStreamError
 from common.settings import Settings
 from ferstream.bench.load import LoadDriver, ResultCollector, camera_account, percentiles
@@ -135,7 +135,7 @@ def run_soak(
     with ExitStack() as stack:
         settings = broker(stack, settings, say)
         assert settings.redis_url is not None
-        connection = connect(settings.redis_url)
+        connection = connect_as(settings)
         pool = stack.enter_context(
             running_pool(connection, settings, options.workers, str(logs), say)
         )

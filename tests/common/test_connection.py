@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from common.connection import connect, redacted, redis_for
-from common.errors import BrokerUnavailable
+from common.errors import AccessDenied, BrokerUnavailable
 from common.settings import Settings
 
 
@@ -40,10 +40,12 @@ def test_unreachable_url_is_broker_unavailable_without_password(url: str, fragme
     assert "s3cret" not in repr(caught.value)
 
 
-def test_wrong_password_is_broker_unavailable_without_password(redis_url: str) -> None:
+def test_wrong_password_is_access_denied_without_password(redis_url: str) -> None:
+    """Not "unavailable": Redis answered, and refused the user (tests/security: ACL users)."""
     url = redis_url.replace("redis://", "redis://:s3cret@")
-    with pytest.raises(BrokerUnavailable) as caught:
+    with pytest.raises(AccessDenied) as caught:
         connect(url)
+    assert "refused user 'default'" in str(caught.value)
     assert "s3cret" not in str(caught.value)
 
 

@@ -36,7 +36,9 @@ class RedisProcess:
         appendonly: bool,
         options: list[str] | None = None,
         fsync: str = "everysec",
+        executable: Path | None = None,
     ) -> None:
+        self.executable = executable or redis_server_executable()
         self.folder = folder
         self.appendonly = appendonly
         self.fsync = fsync
@@ -51,8 +53,8 @@ class RedisProcess:
     def start(self) -> RedisProcess:
         persistence = ["--appendonly", "yes", "--appendfsync", self.fsync]
         command = [
-            str(redis_server_executable()),
-            *("--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.folder)),
+            str(self.executable),
+            *("--bind", "127.0.0.1", *self.listen_args(), "--dir", str(self.folder)),
             *("--save", ""),
             *(persistence if self.appendonly else ["--appendonly", "no"]),
             *self.options,
@@ -61,6 +63,10 @@ class RedisProcess:
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         wait_until(self._answers, 10.0, "redis-server to answer PING")
         return self
+
+    def listen_args(self) -> list[str]:
+        """Where the server listens: ``port`` on 127.0.0.1."""
+        return ["--port", str(self.port)]
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no final write."""
@@ -97,6 +103,7 @@ class Stack:
     env_changes: dict[str, str] = field(default_factory=dict)
     pool: subprocess.Popen[bytes] | None = None
     cameras: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    readers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
         return {
@@ -107,30 +114,42 @@ class Stack:
             **self.env_changes,
         }
 
-    def start_pool(self, workers: int) -> None:
+    def start_pool(self, workers: int, env: dict[str, str] | None = None) -> None:
+        """``ferstream worker``; ``env`` adds to the stack's environment (its credentials)."""
         command = [*ferstream_command(), "-v", "worker", "--concurrency", str(workers)]
-        self.pool = self._spawn(command, "pool.log")
+        self.pool = self._spawn(command, "pool.log", env)
         connection = self.server.client()
         wait_until(lambda: len(live_workers(connection)) >= workers, READY_SECONDS, "workers")
 
-    def start_camera(self, camera_id: str, fps: float, seconds: float) -> None:
+    def start_camera(
+        self, camera_id: str, fps: float, seconds: float, env: dict[str, str] | None = None
+    ) -> None:
         command = [
             *ferstream_command(),
             "produce",
             *("--camera-id", camera_id, "--source", f"scenes:{self.data_dir}"),
             *("--fps", str(fps), "--duration", str(seconds)),
         ]
-        self.cameras.append(self._spawn(command, f"camera-{camera_id}.log"))
+        self.cameras.append(self._spawn(command, f"camera-{camera_id}.log", env))
+
+    def start_reader(self, camera_id: str, env: dict[str, str] | None = None) -> None:
+        """``ferstream results --follow`` on one camera, its JSON lines in its log."""
+        command = [*ferstream_command(), "results", "--camera", camera_id, "--follow"]
+        self.readers.append(self._spawn(command, f"reader-{camera_id}.log", env))
+
+    @property
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        return [*self.cameras, *self.readers, *([self.pool] if self.pool else [])]
 
     def wait_cameras(self, timeout: float) -> None:
         for camera in self.cameras:
             camera.wait(timeout=timeout)
 
     def stop(self) -> None:
-        for process in [*self.cameras, *([self.pool] if self.pool else [])]:
+        for process in self.processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in [*self.cameras, *([self.pool] if self.pool else [])]:
+        for process in self.processes:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -141,9 +160,13 @@ class Stack:
         path = self.folder / name
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def _spawn(self, command: list[str], log_name: str) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, command: list[str], log_name: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         output = (self.folder / log_name).open("ab")
-        return subprocess.Popen(command, env=self.env(), stdout=output, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            command, env={**self.env(), **(env or {})}, stdout=output, stderr=subprocess.STDOUT
+        )
 
 
 def ferstream_command() -> list[str]:

@@ -15,12 +15,21 @@ from typing import Any
 import pytest
 import yaml
 
+from common.acl import ROLES, password_variable, user
 from common.defaults import DEFAULT_PUBSUB_OUTPUT_LIMIT
+from common.settings import Settings
 from tests.monitoring import GRAFANA_PROVISIONING, REPO, load_yaml, require_binary
 from worker.pool import STOP_GRACE_SECONDS
 
 COMPOSE = REPO / "docker-compose.yml"
 CAMERA_OVERRIDE = REPO / "docker-compose.camera.yml"
+TLS_OVERRIDE = REPO / "docker-compose.tls.yml"
+CLIENTS = {
+    "worker": "worker",
+    "producer": "producer",
+    "tracks": "tracker",
+    "results": "reader",
+}  # service: user
 ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = REPO / "Dockerfile"
 
@@ -53,7 +62,7 @@ def stack() -> dict[str, Any]:
 
 
 def test_compose_files_are_valid() -> None:
-    for files in ([COMPOSE], [COMPOSE, CAMERA_OVERRIDE]):
+    for files in ([COMPOSE], [COMPOSE, CAMERA_OVERRIDE], [COMPOSE, TLS_OVERRIDE]):
         args = [arg for path in files for arg in ("-f", str(path))]
         checked = compose(*args, "config", "--quiet")
         assert checked.returncode == 0, checked.stderr
@@ -68,15 +77,43 @@ def test_the_stack_has_every_service_and_rq_dashboard_is_optional(stack: dict[st
     assert "rq-dashboard" in resolved(COMPOSE, profile="tools")["services"]
 
 
-def test_redis_requires_the_password_from_the_env_file(stack: dict[str, Any]) -> None:
-    password = dict(line.split("=", 1) for line in _env_lines())["REDIS_PASSWORD"]
+def test_redis_users_and_their_passwords_come_from_the_env_file(stack: dict[str, Any]) -> None:
+    """The admin and one ACL user per role, with `ferstream acl`'s rules; every client
+    logs in as its role's user, its password in its environment, never in a URL."""
+    passwords = env_example()
     redis = stack["redis"]
-    assert "--requirepass" in " ".join(redis["command"])
-    assert redis["environment"]["REDIS_PASSWORD"] == password
-    for service in ("worker", "producer", "tracks"):
-        assert stack[service]["environment"]["REDIS_URL"] == f"redis://:{password}@redis:6379/0"
-    assert stack["redis-exporter"]["environment"]["REDIS_PASSWORD"] == password
-    assert password not in COMPOSE.read_text()  # only ever interpolated
+    script = container_command(redis)[-1]
+    assert "requirepass $REDIS_PASSWORD\n" in script
+    for role in ROLES:
+        rules = user(Settings(), role).rules()
+        line = f"user {role} reset on >${password_variable(role)} {rules}\n"
+        assert line in script, f"update docker-compose.yml's {role} from `ferstream acl`"
+        assert redis["environment"][password_variable(role)] == passwords[password_variable(role)]
+    assert redis["environment"]["REDIS_PASSWORD"] == passwords["REDIS_PASSWORD"]
+    assert "--requirepass" not in script  # nothing secret on redis-server's command line
+    for service, role in CLIENTS.items():
+        environment = stack[service]["environment"]
+        assert environment["REDIS_URL"] == "redis://redis:6379/0"
+        assert environment["FERSTREAM_REDIS_USERNAME"] == role
+        assert environment["FERSTREAM_REDIS_PASSWORD"] == passwords[password_variable(role)]
+    assert stack["redis-exporter"]["environment"]["REDIS_PASSWORD"] == passwords["REDIS_PASSWORD"]
+    text = COMPOSE.read_text()
+    assert not any(value in text for value in passwords.values() if "CHANGE-ME" in value)
+
+
+def test_the_tls_override_makes_every_client_verify_rediss() -> None:
+    services = resolved(COMPOSE, TLS_OVERRIDE, profile="tools")["services"]
+    listen = services["redis"]["environment"]["REDIS_LISTEN_ARGS"].split()
+    assert listen[:4] == ["--port", "0", "--tls-port", "6379"]  # no plain-text port left
+    assert "--tls-ca-cert-file" in listen and "--tls-cert-file" in listen
+    assert "--tls" in services["redis"]["healthcheck"]["test"][-1]
+    for service, role in CLIENTS.items():
+        environment = services[service]["environment"]
+        assert environment["REDIS_URL"] == "rediss://redis:6379/0"
+        assert environment["FERSTREAM_REDIS_TLS_CA_FILE"] == "/tls/ca.crt"
+        assert environment["FERSTREAM_REDIS_USERNAME"] == role  # kept from the base file
+        assert any(v.endswith(":/tls/ca.crt:ro") for v in services[service]["volumes"])
+    assert services["redis-exporter"]["environment"]["REDIS_ADDR"] == "rediss://redis:6379"
 
 
 def test_redis_drops_a_subscriber_that_stops_reading(stack: dict[str, Any]) -> None:
@@ -122,7 +159,7 @@ def test_the_producer_serves_metrics_where_prometheus_looks(stack: dict[str, Any
     assert command[:2] == ["ferstream", "produce"]
     assert command[command.index("--metrics-port") + 1] == "9101"
     assert "--source" not in command  # a stream URL may carry a password: never in argv
-    assert producer["environment"]["FERSTREAM_SOURCE"] == "scenes:/data/fer2013"
+    assert producer["environment"]["FERSTREAM_SOURCE"] == "motion:/data/fer2013"
     assert producer["expose"] == ["9101"]
 
 
@@ -163,10 +200,20 @@ def test_the_dockerfile_installs_like_the_readme_runs_as_non_root_with_the_model
 
 
 def test_the_env_example_holds_placeholders_only() -> None:
-    values = dict(line.split("=", 1) for line in _env_lines())
-    for key in ("REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
+    values = env_example()
+    roles = [password_variable(role) for role in ROLES]
+    for key in ("REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD", *roles):
         assert values[key].startswith("CHANGE-ME"), f"{key} must be a placeholder"
     assert "/.env" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def container_command(service: dict[str, Any]) -> list[str]:
+    """A service's command as its container gets it (`config` prints `$` as `$$`)."""
+    return [part.replace("$$", "$") for part in service["command"]]
+
+
+def env_example() -> dict[str, str]:
+    return dict(line.split("=", 1) for line in _env_lines())
 
 
 def _env_lines() -> list[str]:
