@@ -41,10 +41,10 @@ FACES = "faces"  # the window hash's field of all faces; one field per label bes
 # An open window's keys outlive its close by this much, in case no worker closes it
 UNCLOSED_EXTRA_SECONDS = 60
 
-# KEYS: the camera's windows set, aggregate stream, aggregate channel.
+# KEYS: the camera's windows set and aggregate stream.
 # ARGV: window hash prefix, camera, latest start to close, window seconds, k, now,
 # stream maxlen, retention seconds, oldest stream id kept, wire version, labels, the
-# stream entries' field.
+# stream entries' field, the aggregate channel (a channel, not a key: ACL checks keys).
 # Returns {published, suppressed}.
 _CLOSE = """
 local starts = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
@@ -63,7 +63,7 @@ for _, start in ipairs(starts) do
                      faces = faces, n = counts, pub = tonumber(ARGV[6])}
     message['end'] = tonumber(start) + tonumber(ARGV[4])
     local payload = cmsgpack.pack(message)
-    redis.call('PUBLISH', KEYS[3], payload)
+    redis.call('PUBLISH', ARGV[13], payload)
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', ARGV[12], payload)
     if tonumber(ARGV[8]) > 0 then
       redis.call('XTRIM', KEYS[2], 'MINID', ARGV[9])
@@ -112,11 +112,7 @@ def close_due(
     prefix, window = settings.key_prefix, settings.aggregate_window
     keep = settings.results_retention
     latest = int(moment) - window - settings.aggregate_grace
-    keys = [
-        windows_set(prefix, camera_id),
-        aggregate_stream(prefix, camera_id),
-        aggregate_channel(prefix, camera_id),
-    ]
+    keys = [windows_set(prefix, camera_id), aggregate_stream(prefix, camera_id)]
     arguments = [
         window_hash(prefix, camera_id, 0)[:-1],  # the hash's name without its start
         camera_id,
@@ -130,6 +126,7 @@ def close_due(
         WIRE_VERSION,
         len(EMOTIONS),
         AGGREGATE_FIELD,
+        aggregate_channel(prefix, camera_id),
     ]
     return client.execute_command("EVAL", _CLOSE, len(keys), *keys, *arguments)
 

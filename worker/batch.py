@@ -408,18 +408,38 @@ def settle(
         writes.multi()
         for each in outcomes:
             write_outcome(writes, each, settings)
-        if settings.aggregating:  # the windows its frames may have made due
-            for camera in sorted({o.camera_id for o in outcomes if isinstance(o, Processed)}):
-                aggregation.close_due(writes, settings, camera)
+        closing = _close_windows(writes, settings, outcomes)
         if worker is not None:
             bookkeeping.finish(worker, ended, writes)
-        writes.execute()
+        _raise_unless_closing(writes.execute(raise_on_error=False), closing)
     bookkeeping.release_slots(ended)
     written, published_at = time.perf_counter() - writing, time.time()
     for member, each in zip(batch.members, outcomes, strict=True):
         record_outcome(metrics, each, written, published_at, not settings.aggregating)
         if worker is not None and isinstance(each, Failed):
             _report_failure(worker, member.job, each)
+
+
+def _close_windows(
+    writes: redis.client.Pipeline[bytes], settings: Settings, outcomes: list[Outcome]
+) -> range:
+    """In results mode aggregate, queue the close of the windows the batch's cameras may
+    have made due; where their replies will be."""
+    first = len(writes.command_stack)
+    if settings.aggregating:
+        for camera in sorted({o.camera_id for o in outcomes if isinstance(o, Processed)}):
+            aggregation.close_due(writes, settings, camera)
+    return range(first, len(writes.command_stack))
+
+
+def _raise_unless_closing(replies: list[Any], closing: range) -> None:
+    """Raise the settle's first error, as a pipeline does; a window's close that failed is
+    logged instead (the frames are settled, the window closes at a later try)."""
+    for index, reply in enumerate(replies):
+        if isinstance(reply, redis.ResponseError):
+            if index not in closing:
+                raise reply
+            log.warning("could not close an aggregate window: %s", reply)
 
 
 def _still_started(members: list[Member], writes: redis.client.Pipeline[bytes]) -> list[Member]:

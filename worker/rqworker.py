@@ -105,7 +105,15 @@ class FerWorker(SimpleWorker):
     def run_maintenance_tasks(self) -> None:
         self.riding_outages(super().run_maintenance_tasks)
         if self.settings.aggregating:  # windows of cameras that went quiet
-            self.riding_outages(aggregation.close_all_due, self.connection, self.settings)
+            self.riding_outages(self._close_quiet_windows)
+
+    def _close_quiet_windows(self) -> None:
+        """Close the due aggregate windows of every camera; a refusal (an ACL user without
+        the windows' keys) is logged, never fatal: the next settle of a camera closes its."""
+        try:
+            aggregation.close_all_due(self.connection, self.settings)
+        except redis.ResponseError as exc:
+            log.warning("worker %s could not close quiet windows: %s", self.name, exc)
 
     def riding_outages(self, step: Callable[..., T], *args: Any) -> T | None:
         """``step(*args)``; if Redis is unreachable, wait until it answers and skip it."""

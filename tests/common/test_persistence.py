@@ -91,6 +91,7 @@ def test_a_user_who_may_not_read_the_config_cannot_pass_strict(
     strict: bool,
     refused: bool,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="common.persistence")
     own_redis.acl_setuser(
         "frames-worker",
         enabled=True,
