@@ -391,11 +391,12 @@ class BrokerCollector(Collector):
         used = float(self.connection.info("memory")["used_memory"])
         yield _gauge("ferstream_queue_depth", "Jobs waiting in the queue.", depth, ("queue",))
         yield _gauge("ferstream_redis_memory_used_bytes", "Redis used_memory.", [((), used)])
-        if self.key_prefix is not None:
+        oldest = self._oldest_results(self.key_prefix) if self.key_prefix is not None else None
+        if oldest is not None:
             yield _gauge(
                 "ferstream_oldest_result_age_seconds",
                 "Age of the camera's oldest stored result, aggregate or tracks (retention check).",
-                self._oldest_results(self.key_prefix),
+                oldest,
                 ("camera",),
             )
         if self.pool is not None:
@@ -408,8 +409,15 @@ class BrokerCollector(Collector):
                 ("state",),
             )
 
-    def _oldest_results(self, prefix: str) -> list[tuple[tuple[str], float]]:
-        """Per camera with stored results, the age of the oldest (Redis's clock)."""
+    def _oldest_results(self, prefix: str) -> list[tuple[tuple[str], float]] | None:
+        """Per camera with stored results, the age of the oldest (Redis's clock); None if
+        this user may not read them (the ACL worker user appends results it cannot read)."""
+        try:
+            return self._read_oldest_results(prefix)
+        except redis.ResponseError:
+            return None
+
+    def _read_oldest_results(self, prefix: str) -> list[tuple[tuple[str], float]]:
         members = self.connection.smembers(cameras_set(prefix))
         cameras = sorted(c for c in (m.decode(errors="replace") for m in members) if _valid(c))
         feeds = (results_stream, aggregate_stream, tracks_stream)

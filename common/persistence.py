@@ -17,6 +17,7 @@ import logging
 import redis
 
 from common.errors import PrivacyError
+from common.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,13 @@ def persistence_of(connection: redis.Redis[bytes]) -> list[str]:
     if values.get("appendonly", "no").lower() == "yes":
         found.append("an append-only file (appendonly yes)")
     return found
+
+
+def checks_persistence(settings: Settings) -> bool:
+    """Whether a worker with ``settings`` checks the frames database as it starts: always
+    under strict privacy; off strict only as Redis's ``default`` user, since a role's ACL
+    user (``common.acl``) may not read the configuration and must send nothing refused."""
+    return settings.strict or settings.redis_username in (None, "", "default")
 
 
 def check_frames_database(connection: redis.Redis[bytes], strict: bool) -> None:

@@ -25,7 +25,7 @@ from rq import Queue, Worker
 from common.connection import connect_as
 from common.errors import BrokerUnavailable, FerStreamError
 from common.metrics_server import MULTIPROC_ENV, mark_process_dead, prepare_multiprocess_dir
-from common.persistence import check_frames_database
+from common.persistence import check_frames_database, checks_persistence
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from worker.reaping import reap
@@ -136,7 +136,8 @@ class WorkerPool:
         try:
             if self._connection is None:
                 self._connection = connect_as(self.settings)
-            check_frames_database(self._connection, self.settings.strict)
+            if checks_persistence(self.settings):
+                check_frames_database(self._connection, self.settings.strict)
         except (redis.ConnectionError, redis.TimeoutError, BrokerUnavailable) as exc:
             log.warning("could not check the frames database's persistence now: %s", exc)
 
