@@ -5,12 +5,14 @@
                result or a channel, nor flush, configure or administer anything
     worker     RQ's worker protocol under ``rq:*`` (queues, jobs, registries, executions,
                worker registration, its command channel), the frames' results (stream
-               appends and channel publishes, never reads), counters and pending lists
+               appends and channel publishes, never reads), counters and pending lists,
+               aggregate windows; under strict privacy also CONFIG GET (the check that
+               the frames database keeps nothing on disk)
     tracker    the track service (``ferstream track``): reads results streams and the
                camera set, writes tracks streams and channels, the cameras' track
                hints and its leases (taken, renewed and given back by Lua scripts)
-    reader     results and tracks streams and channels, counters, pending lists, the
-               camera set: read only
+    reader     results, aggregate and tracks streams and channels, counters, pending
+               lists, the camera set: read only
 
 Every rule is derived from what the role's real processes send (``tests/security``
 runs each under its user and checks that Redis's ACL log stays empty), and key
@@ -65,6 +67,8 @@ _PRODUCER_COMMANDS = (
     "lpop",  # the trim: the camera's oldest pending id
     "lrem",  # the trim: that id out of the queue
     "del",  # the trim: that frame's job
+    "exists",  # the trim and the full camera's look: a pending frame whose job expired
+    "lrange",  # ... the full camera's pending ids (drop_new, block)
 )
 
 _WORKER_COMMANDS = (
@@ -109,7 +113,12 @@ _WORKER_COMMANDS = (
     "subscribe",  # RQ's command channel, rq:pubsub:<worker>
     "unsubscribe",
     "mget",  # the batch's track hints, for guided detection (worker.guidance)
+    "xtrim",  # a retention: results trimmed by age (common.retention)
+    "hmget",  # results mode aggregate: a window's counts, in its closing script
 )
+# Under strict privacy a worker must see that the frames database keeps nothing on disk
+# (common.persistence). CONFIG GET reads every setting, so only strict grants it.
+_STRICT_WORKER_COMMANDS = ("config|get",)
 
 _TRACKER_COMMANDS = (
     *_CONNECTION,
@@ -125,6 +134,8 @@ _TRACKER_COMMANDS = (
     "script|load",
     "get",  # ... inside those scripts
     "pexpire",
+    "xtrim",  # a retention: tracks trimmed by age and expiring (common.retention)
+    "expire",
 )
 
 _READER_COMMANDS = (
@@ -183,9 +194,20 @@ def acl_users(settings: Settings) -> list[AclUser]:
         ),
         AclUser(
             WORKER,
-            _WORKER_COMMANDS,
-            ("~rq:*", *bookkeeping, f"%W~{prefix}:stream:*", f"%R~{prefix}:trackhints:*"),
-            ("rq:pubsub:*", f"{prefix}:results:*"),
+            (*_WORKER_COMMANDS, *(_STRICT_WORKER_COMMANDS if settings.strict else ())),
+            (
+                "~rq:*",
+                *bookkeeping,
+                f"%W~{prefix}:stream:*",
+                f"%R~{prefix}:trackhints:*",
+                # results mode aggregate: open windows, and the published ones (a script's
+                # declared keys need read and write)
+                f"~{prefix}:window:*",
+                f"~{prefix}:windows:*",
+                f"~{prefix}:aggregate:*",
+                f"%R~{prefix}:cameras",  # ... whose windows a registry sweep closes
+            ),
+            ("rq:pubsub:*", f"{prefix}:results:*", f"{prefix}:aggregates:*"),
         ),
         AclUser(
             TRACKER,
@@ -208,8 +230,9 @@ def acl_users(settings: Settings) -> list[AclUser]:
                 f"%R~{prefix}:counts:*",
                 f"%R~{prefix}:pending:*",
                 f"%R~{prefix}:cameras",
+                f"%R~{prefix}:aggregate:*",
             ),
-            (f"{prefix}:results:*", f"{prefix}:tracks:*"),
+            (f"{prefix}:results:*", f"{prefix}:tracks:*", f"{prefix}:aggregates:*"),
         ),
     ]
 

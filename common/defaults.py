@@ -120,3 +120,21 @@ DEFAULT_TRACK_REORDER_WINDOW = 8  # results held to put a camera's frames back i
 DEFAULT_TRACK_REORDER_WAIT_SECONDS = 0.5  # the longest a result waits for an earlier one
 DEFAULT_TRACKS_STREAM_MAXLEN = 1000  # Tracks messages kept per camera
 DEFAULT_TRACK_HINT_TTL_MS = 2000  # how long a camera's last boxes guide detection
+# Privacy (FERSTREAM_PRIVACY; what each promise means and how it is kept: PRIVACY.md)
+DEFAULT_PRIVACY = "off"  # or "strict"
+# Strict: a queued frame's job (its JPEG) expires this long after its max age, so Redis
+# drops a frame no worker reached; a worker that does reach it takes the pixels off its
+# job as it starts it. Long enough for a live pool to reach a frame and count it stale.
+PRIVACY_FRAME_TTL_MARGIN_SECONDS = 5
+# Results and counters: kept this long after their last write, results streams trimmed
+# to this age too (0: kept as long as the stream's length allows; strict: the next one).
+DEFAULT_RETENTION_SECONDS = 0
+DEFAULT_STRICT_RETENTION_SECONDS = 3600
+# "faces": a result per frame with every face; "aggregate": per camera, emotion counts
+# per window, published only when at least DEFAULT_AGGREGATE_MIN_FACES faces were seen.
+DEFAULT_RESULTS_MODE = "faces"
+DEFAULT_AGGREGATE_WINDOW_SECONDS = 10
+DEFAULT_AGGREGATE_MIN_FACES = 5
+# Annotated outputs (ferstream analyze): "off", "blur" or "pixelate" each face under its
+# box and label ("": off, strict: blur).
+DEFAULT_BLUR_FACES = ""

@@ -8,7 +8,8 @@
     ├── AccessDenied          Redis refused this process's user (password, or its ACL)
     ├── SourceError           a camera, file, stream or folder cannot be opened or read
     ├── ForeignJobRefused     a queued job names a function that is not the project's
-    └── DatasetError          training or evaluation data is missing or malformed
+    ├── DatasetError          training or evaluation data is missing or malformed
+    └── PrivacyError          a privacy promise cannot be kept (a frames database on disk)
 
 Every error carries a message that states what was expected and what arrived;
 ``describe`` words what arrived in at most ~100 characters, however large or deeply
@@ -115,3 +116,9 @@ class DatasetError(FerStreamError):
     """Training or evaluation data is missing or malformed."""
 
     reason = "dataset"
+
+
+class PrivacyError(FerStreamError):
+    """Strict privacy cannot be kept: e.g. the frames database persists to disk."""
+
+    reason = "privacy"

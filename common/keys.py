@@ -50,3 +50,23 @@ def track_lease(prefix: str, camera_id: str) -> str:
 def track_hints(prefix: str, camera_id: str) -> str:
     """A camera's last tracked boxes, short-lived, for track-guided detection."""
     return f"{prefix}:trackhints:{camera_id}"
+
+
+def aggregate_channel(prefix: str, camera_id: str) -> str:
+    """Pub/sub channel of a camera's encoded ``Aggregate`` messages (results mode aggregate)."""
+    return f"{prefix}:aggregates:{camera_id}"
+
+
+def aggregate_stream(prefix: str, camera_id: str) -> str:
+    """Redis Stream keeping a camera's recent ``Aggregate`` messages."""
+    return f"{prefix}:aggregate:{camera_id}"
+
+
+def window_hash(prefix: str, camera_id: str, start: int) -> str:
+    """Hash of the emotion counts of one camera's open window starting at ``start``."""
+    return f"{prefix}:window:{camera_id}:{start}"
+
+
+def windows_set(prefix: str, camera_id: str) -> str:
+    """Sorted set of the start times of a camera's open windows (score: the start)."""
+    return f"{prefix}:windows:{camera_id}"

@@ -30,6 +30,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from rq import Queue, Worker
 
+from common.errors import SchemaError
+from common.keys import aggregate_stream, cameras_set, results_stream, tracks_stream
+from common.retention import oldest_entry_ages
 from common.serializer import MsgpackSerializer
 from common.wire import EMOTIONS, Result, check_camera_id
 
@@ -156,8 +159,11 @@ class WorkerMetrics:
             metrics.stage_duration.labels(stage=stage)
         return metrics
 
-    def record_processed(self, result: Result, publish_seconds: float, published_at: float) -> None:
-        """Count and time one published ``result``."""
+    def record_processed(
+        self, result: Result, publish_seconds: float, published_at: float, per_face: bool = True
+    ) -> None:
+        """Count and time one published ``result`` (without ``per_face``, its faces are
+        not counted by emotion: results mode aggregate publishes no face's emotion)."""
         camera = result.camera_id
         self.frames_processed.labels(camera=camera).inc()
         self.end_to_end_latency.labels(camera=camera).observe(
@@ -175,7 +181,7 @@ class WorkerMetrics:
         self.faces_per_frame.observe(len(result.faces))
         if result.faces:
             self.faces_detected.labels(camera=camera).inc(len(result.faces))
-        for face in result.faces:
+        for face in result.faces if per_face else ():
             self.faces_by_emotion.labels(camera=camera, emotion=EMOTIONS[face.label]).inc()
 
     def record_batch(self, frames: int) -> None:
@@ -361,12 +367,14 @@ class BrokerCollector(Collector):
         connection: redis.Redis[bytes],
         queue_names: Sequence[str],
         pool: PoolView | None = None,
+        key_prefix: str | None = None,
     ) -> None:
         self.connection = connection
         self.queues = [
             Queue(name, connection=connection, serializer=MsgpackSerializer) for name in queue_names
         ]
         self.pool = pool
+        self.key_prefix = key_prefix  # given: the age of each camera's oldest stored result
 
     def collect(self) -> Iterator[Metric]:
         if self.pool is not None:
@@ -383,6 +391,14 @@ class BrokerCollector(Collector):
         used = float(self.connection.info("memory")["used_memory"])
         yield _gauge("ferstream_queue_depth", "Jobs waiting in the queue.", depth, ("queue",))
         yield _gauge("ferstream_redis_memory_used_bytes", "Redis used_memory.", [((), used)])
+        oldest = self._oldest_results(self.key_prefix) if self.key_prefix is not None else None
+        if oldest is not None:
+            yield _gauge(
+                "ferstream_oldest_result_age_seconds",
+                "Age of the camera's oldest stored result, aggregate or tracks (retention check).",
+                oldest,
+                ("camera",),
+            )
         if self.pool is not None:
             states = self._worker_states(self.pool.worker_name_prefix, set(self.pool.pids))
             samples = [((state,), float(states.get(state, 0))) for state in WORKER_STATES]
@@ -392,6 +408,27 @@ class BrokerCollector(Collector):
                 samples,
                 ("state",),
             )
+
+    def _oldest_results(self, prefix: str) -> list[tuple[tuple[str], float]] | None:
+        """Per camera with stored results, the age of the oldest (Redis's clock); None if
+        this user may not read them (the ACL worker user appends results it cannot read)."""
+        try:
+            return self._read_oldest_results(prefix)
+        except redis.ResponseError:
+            return None
+
+    def _read_oldest_results(self, prefix: str) -> list[tuple[tuple[str], float]]:
+        members = self.connection.smembers(cameras_set(prefix))
+        cameras = sorted(c for c in (m.decode(errors="replace") for m in members) if _valid(c))
+        feeds = (results_stream, aggregate_stream, tracks_stream)
+        keys = [feed(prefix, camera) for camera in cameras for feed in feeds]
+        ages = oldest_entry_ages(self.connection, keys)
+        samples = []
+        for index, camera in enumerate(cameras):
+            found = [age for age in ages[3 * index : 3 * index + 3] if age is not None]
+            if found:
+                samples.append(((camera,), max(found)))
+        return samples
 
     def _worker_states(self, prefix: str, pids: set[int]) -> dict[str, int]:
         """States of this pool's live workers (a killed one stays registered in Redis)."""
@@ -419,6 +456,15 @@ class BrokerCollector(Collector):
         )
         restarts.add_metric([], float(pool.restarts))
         yield restarts
+
+
+def _valid(camera: str) -> bool:
+    """A camera id fit for a label (the cameras set is written by producers)."""
+    try:
+        check_camera_id(camera)
+    except SchemaError:
+        return False
+    return True
 
 
 def _gauge(

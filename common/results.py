@@ -2,7 +2,8 @@
 
 Results (``Result``, one per frame, from the workers) and tracks (``Tracks``, one per
 frame, from the track service) are each kept in a capped stream per camera; the same
-readers serve both, given a ``Feed``.
+readers serve both, given a ``Feed``. In results mode aggregate, a camera's published
+windows are read by ``read_aggregates``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import redis
 
 from common.connection import denied
 from common.errors import BrokerUnavailable, SchemaError
-from common.keys import results_stream, tracks_stream
-from common.wire import Result, Tracks
+from common.keys import aggregate_stream, results_stream, tracks_stream
+from common.wire import Aggregate, Result, Tracks
 
 STREAM_FIELD = b"result"
 TRACKS_FIELD = b"tracks"
+AGGREGATE_FIELD = b"aggregate"  # the field of an aggregate stream's entries
 BLOCK_MS = 1000
 
 Message = TypeVar("Message", Result, Tracks)
@@ -116,3 +118,20 @@ def follow_feed(
             for entry_id, message in _decode_entries(feed, entries):
                 positions[name] = entry_id
                 yield cameras[name], message
+
+
+def read_aggregates(
+    connection: redis.Redis[bytes], prefix: str, camera_id: str
+) -> list[tuple[bytes, Aggregate]]:
+    """The camera's stored aggregate windows, oldest first."""
+    try:
+        entries = connection.xrange(aggregate_stream(prefix, camera_id))
+    except redis.RedisError as exc:
+        raise BrokerUnavailable(f"cannot read aggregates of camera {camera_id!r}: {exc}") from exc
+    found = []
+    for entry_id, fields in entries:
+        payload = fields.get(AGGREGATE_FIELD)
+        if payload is None:
+            raise SchemaError(f"expected field {AGGREGATE_FIELD!r} in stream entry {entry_id!r}")
+        found.append((entry_id, Aggregate.decode(payload)))
+    return found

@@ -15,6 +15,9 @@ from common.errors import FerStreamError
 
 ENV_PREFIX = "FERSTREAM_"
 OVERFLOW_POLICIES = ("drop_oldest", "drop_new", "block")
+PRIVACY_MODES = ("off", "strict")
+RESULTS_MODES = ("faces", "aggregate")
+BLUR_MODES = ("off", "blur", "pixelate")
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,13 @@ class Settings:
     redis_tls_cert_file: Path | None = None  # a client certificate, if the server asks for one
     redis_tls_key_file: Path | None = None
     redis_tls_check_hostname: bool = True
+    # privacy (PRIVACY.md): what is kept in Redis, how long, and what results may say
+    privacy: str = defaults.DEFAULT_PRIVACY  # "off" or "strict"
+    retention_seconds: int = defaults.DEFAULT_RETENTION_SECONDS  # 0: as the mode says
+    results_mode: str = defaults.DEFAULT_RESULTS_MODE  # "faces" or "aggregate"
+    aggregate_window: int = defaults.DEFAULT_AGGREGATE_WINDOW_SECONDS
+    aggregate_min_faces: int = defaults.DEFAULT_AGGREGATE_MIN_FACES
+    blur_faces: str = defaults.DEFAULT_BLUR_FACES  # "": as the mode says
 
     def __post_init__(self) -> None:
         positive = (
@@ -148,6 +158,54 @@ class Settings:
                     f"setting {name} must be a TCP port 0..65535 (0: off), "
                     f"got {getattr(self, name)!r}"
                 )
+        self._check_privacy()
+
+    def _check_privacy(self) -> None:
+        for name, allowed in (
+            ("privacy", PRIVACY_MODES),
+            ("results_mode", RESULTS_MODES),
+            ("blur_faces", ("", *BLUR_MODES)),
+        ):
+            if getattr(self, name) not in allowed:
+                raise FerStreamError(
+                    f"setting {name} must be one of {allowed}, got {getattr(self, name)!r}"
+                )
+        if self.retention_seconds < 0:
+            raise FerStreamError(
+                f"setting retention_seconds must be >= 0 (0: as the privacy mode says), "
+                f"got {self.retention_seconds!r}"
+            )
+        for name in ("aggregate_window", "aggregate_min_faces"):
+            if getattr(self, name) < 1:
+                raise FerStreamError(f"setting {name} must be >= 1, got {getattr(self, name)!r}")
+
+    @property
+    def strict(self) -> bool:
+        """Privacy mode ``strict``: no face at rest, results and counters age out."""
+        return self.privacy == "strict"
+
+    @property
+    def results_retention(self) -> int:
+        """Seconds results and counters are kept after their last write (0: no limit)."""
+        if self.retention_seconds > 0:
+            return self.retention_seconds
+        return defaults.DEFAULT_STRICT_RETENTION_SECONDS if self.strict else 0
+
+    @property
+    def blur_mode(self) -> str:
+        """How annotated outputs hide faces: ``off``, ``blur`` or ``pixelate``."""
+        return self.blur_faces or ("blur" if self.strict else "off")
+
+    @property
+    def aggregating(self) -> bool:
+        """Results are per-camera emotion counts per window, not per-face results."""
+        return self.results_mode == "aggregate"
+
+    @property
+    def aggregate_grace(self) -> int:
+        """Seconds after a window ends before it closes: a frame captured in it may be
+        settled up to its max age plus a batch's longest run after its capture."""
+        return math.ceil(self.max_frame_age) + self.abandon_after_seconds
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -169,7 +227,10 @@ class Settings:
 
         Longer than ``max_frame_age`` so a worker sees a stale frame and counts it as
         dropped rather than Redis expiring it silently; short enough to bound memory.
+        Strict privacy: a small margin past the max age, so no frame's pixels outlive it.
         """
+        if self.strict:
+            return math.ceil(self.max_frame_age) + defaults.PRIVACY_FRAME_TTL_MARGIN_SECONDS
         return math.ceil(self.max_frame_age) + 60
 
     def to_env(self) -> dict[str, str]:

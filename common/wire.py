@@ -54,6 +54,19 @@ A track map: ``id`` str (8 hex digits, random, this camera only, never reused),
 [7 floats] (smoothed), ``label`` int or nil (the shown class; nil: uncertain),
 ``first`` and ``last`` floats (first and last seen, unix seconds), ``hits`` int >= 1.
 
+``Aggregate`` (worker -> pub/sub channel and stream of the camera, results mode aggregate)
+
+=====  =============  =========  ==================================================
+v      version        int        in ``SUPPORTED_VERSIONS``
+cam    camera_id      str        as in ``Frame``
+start  start          int        the window's first second, unix seconds, > 0
+end    end            int        the second after the window, > start
+faces  faces          int        faces seen in the window (at least the minimum k)
+n      counts         array      faces per emotion, 7 ints >= 0 in ``EMOTIONS`` order,
+                                 summing to ``faces``
+pub    published_at   float      unix seconds when the window was published, > 0
+=====  =============  =========  ==================================================
+
 Face boxes are pixels of the frame as sent (x, y >= 0; w, h > 0). ``label`` indexes
 ``EMOTIONS``; ``p`` holds one probability per emotion, in [0, 1], summing to 1 +- 1e-3.
 """
@@ -96,6 +109,10 @@ _TRACK_FIELDS = {
     "label": "label", "first": "first_seen", "last": "last_seen", "hits": "hits",
 }  # fmt: skip
 _TRACK_ID = re.compile(r"[0-9a-f]{8}")
+_AGGREGATE_FIELDS = {
+    "v": "version", "cam": "camera_id", "start": "start", "end": "end", "faces": "faces",
+    "n": "counts", "pub": "published_at",
+}  # fmt: skip
 _FACE_KEYS = frozenset({"box", "label", "p"})
 _TIMING_KEYS = ("queue_wait", "decode", "detect", "classify", "total")
 
@@ -533,4 +550,57 @@ class Tracks:
                 }
                 for t in self.tracks
             ],
+        }
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """What a worker publishes for one camera's closed window (results mode aggregate):
+    how many faces showed each emotion, never which face did."""
+
+    camera_id: str
+    start: int
+    end: int
+    faces: int
+    counts: tuple[int, ...]
+    published_at: float
+    version: int = WIRE_VERSION
+
+    def __post_init__(self) -> None:
+        _version("Aggregate", self.version)
+        _camera_id("Aggregate.camera_id", self.camera_id)
+        _int("Aggregate.start", self.start, 1)
+        _int("Aggregate.end", self.end, self.start + 1)
+        _int("Aggregate.faces", self.faces, 0)
+        counts = self.counts
+        expected = f"{len(EMOTIONS)} ints >= 0 summing to faces={self.faces}"
+        if not isinstance(counts, tuple | list) or len(counts) != len(EMOTIONS):
+            raise _fail("Aggregate.counts", expected, counts)
+        checked = tuple(_int(f"Aggregate.counts[{i}]", c, 0) for i, c in enumerate(counts))
+        _set(self, "counts", checked)
+        if sum(self.counts) != self.faces:
+            raise _fail("Aggregate.counts", expected, counts)
+        _set(
+            self, "published_at", _float("Aggregate.published_at", self.published_at, positive=True)
+        )
+
+    def encode(self) -> bytes:
+        fields = {key: getattr(self, name) for key, name in _AGGREGATE_FIELDS.items()}
+        fields["n"] = list(self.counts)
+        return _pack(fields)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Aggregate:
+        m = _unpack("Aggregate", data, frozenset(_AGGREGATE_FIELDS))
+        return cls(**{name: m[key] for key, name in _AGGREGATE_FIELDS.items()})
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Plain JSON-able view: the window and its emotion counts by name."""
+        return {
+            "camera_id": self.camera_id,
+            "start": self.start,
+            "end": self.end,
+            "faces": self.faces,
+            "emotions": dict(zip(EMOTIONS, self.counts, strict=True)),
+            "published_at": self.published_at,
         }

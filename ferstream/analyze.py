@@ -24,9 +24,11 @@ import redis
 
 from common.accounting import read_counts
 from common.defaults import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_FRAME_SIDE
+from common.errors import FerStreamError
 from common.results import follow
 from common.settings import Settings
 from common.wire import EMOTIONS, Result
+from ferstream.blurring import hide_faces
 from producer.sources import open_source
 from producer.submit import FrameSubmitter
 from tracking.offline import track_video
@@ -57,6 +59,7 @@ class AnalyzeOptions:
     in_flight: int = 8
     jpeg_quality: int = DEFAULT_JPEG_QUALITY
     max_side: int = DEFAULT_MAX_FRAME_SIDE
+    blur: str = "off"  # faces in the video: "off", "blur" or "pixelate" (labels still drawn)
 
 
 def analyze_video(
@@ -66,6 +69,11 @@ def analyze_video(
     progress: Callable[[int], None] = lambda _n: None,
 ) -> dict[int, Result]:
     """Submit every frame, wait for every result, write the outputs; results by frame number."""
+    if settings.aggregating:
+        raise FerStreamError(
+            "expected per-face results to annotate (FERSTREAM_RESULTS_MODE=faces), "
+            "got results mode aggregate"
+        )
     camera_id = f"analyze-{uuid.uuid4().hex[:8]}"
     results = _collect(connection, settings, options, camera_id, progress)
     tracks = track_video(results, video_fps(options.video), tracker_config(settings))
@@ -138,16 +146,20 @@ def annotate(
     result: Result | None,
     scale: float = 1.0,
     tracks: list[TrackState] | None = None,
+    blur: str = "off",
 ) -> npt.NDArray[np.uint8]:
     """Boxes and labels drawn on a copy of a BGR frame; ``scale`` maps result boxes onto it.
 
     With ``tracks``, each tracked face shows its track id and smoothed label; faces not
-    (yet) on a track show their raw label.
+    (yet) on a track show their raw label. With ``blur`` (``blur``, ``pixelate``) each
+    face is hidden under its box and label.
     """
     out = image.copy()
     if result is None:
         cv2.putText(out, "no result", (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 255), 2)
         return out
+    scaled = [tuple(round(v * scale) for v in face.box.as_list()) for face in result.faces]
+    hide_faces(out, scaled, blur)  # type: ignore[arg-type]
     on_track = [t for t in tracks or [] if t.seen]
     for face in result.faces:
         box = tuple(face.box.as_list())
@@ -184,7 +196,9 @@ def _write_video(
         for number, captured in enumerate(source):
             # boxes are in the pixels that were sent: undo the producer's downscale
             scale = max(1.0, max(captured.image.shape[:2]) / options.max_side)
-            frame = annotate(captured.image, results.get(number), scale, tracks.get(number))
+            frame = annotate(
+                captured.image, results.get(number), scale, tracks.get(number), options.blur
+            )
             if writer is None:
                 options.out.parent.mkdir(parents=True, exist_ok=True)
                 fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]

@@ -187,15 +187,24 @@ def produce(
 @click.option("--follow", is_flag=True, help="keep printing new ones")
 @click.option("--count", type=int, default=None, help="only the last N stored")
 @click.option("--tracks", is_flag=True, help="the camera's tracks (ferstream track), not results")
-def results(camera_id: str, follow: bool, count: int | None, tracks: bool) -> None:
+@click.option(
+    "--aggregates", is_flag=True, help="stored emotion counts per window (results mode aggregate)"
+)
+def results(
+    camera_id: str, follow: bool, count: int | None, tracks: bool, aggregates: bool
+) -> None:
     """Print a camera's results (or tracks) as JSON lines: stored, then live with --follow."""
     from common.connection import connect_as
-    from common.results import RESULTS, TRACKS, follow_feed, read_feed
+    from common.results import RESULTS, TRACKS, follow_feed, read_aggregates, read_feed
 
     settings = _settings()
     if not settings.redis_url:
         raise FerStreamError("expected REDIS_URL to name the Redis server to read, got none")
     connection = connect_as(settings)
+    if aggregates:
+        for _entry_id, aggregate in read_aggregates(connection, settings.key_prefix, camera_id):
+            click.echo(json.dumps(aggregate.to_json_dict()))
+        return
     feed: Any = TRACKS if tracks else RESULTS
     last = b"0-0"
     for entry_id, message in read_feed(connection, feed, settings.key_prefix, camera_id, count):
@@ -331,14 +340,21 @@ def demo(
     show_default=True,
     help="local worker processes to start (0: use the workers already on REDIS_URL)",
 )
-def analyze(video: Path, out: Path, table: Path | None, workers: int) -> None:
+@click.option(
+    "--blur",
+    type=click.Choice(["off", "blur", "pixelate"]),
+    default=None,
+    help="hide each face under its label (env FERSTREAM_BLUR_FACES; privacy strict: blur)",
+)
+def analyze(video: Path, out: Path, table: Path | None, workers: int, blur: str | None) -> None:
     """Run every frame of VIDEO through the queue and workers; write an annotated video."""
     from ferstream.analyze import AnalyzeOptions, analyze_video
     from ferstream.local import local_stack
 
     say = functools.partial(click.echo, err=True)
-    with local_stack(_settings(), workers, say) as local:
-        options = AnalyzeOptions(video=video, out=out, table=table)
+    settings = _settings(blur_faces=blur)
+    with local_stack(settings, workers, say) as local:
+        options = AnalyzeOptions(video=video, out=out, table=table, blur=settings.blur_mode)
         with click.progressbar(length=_frame_count(video), label="frames") as bar:
             found = analyze_video(local.connection, local.settings, options, progress=bar.update)
     faces = sum(len(r.faces) for r in found.values())

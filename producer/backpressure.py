@@ -8,6 +8,11 @@ new frame would exceed that:
 - ``drop_new``: the new frame is not queued; it is counted ``dropped:queue_full``.
 - ``block``: the producer waits until a worker takes one of the camera's frames.
 
+A frame whose job expired unread (no worker reached it within its TTL, which strict
+privacy keeps to max age + 5 s) is counted ``dropped:expired`` once its id is found on
+its camera's pending list without a job: by the trim past the bound, or, for
+``drop_new`` and ``block``, while the camera is full.
+
 Every camera's share of the FIFO queue is capped, so a fast camera cannot push a slow
 one's frames out of reach: a frame waits behind at most (cameras x max_pending) others.
 Redis memory for queued frames is bounded the same way. A worker removes a job from
@@ -25,10 +30,12 @@ from common.keys import counts_hash, pending_list
 from common.settings import OVERFLOW_POLICIES
 
 QUEUE_FULL = dropped("queue_full")
+EXPIRED = dropped("expired")  # the job expired unread: the worker skipped it, or none came
 BLOCK_POLL_SECONDS = 0.01
 
 # Pop the camera's oldest pending ids past the bound; each one still in the RQ queue is
-# taken out of it, its job deleted and counted. Ids a worker already took are skipped.
+# taken out of it, its job deleted and counted. Ids a worker already took are skipped,
+# unless their job is gone: it expired unread, and the worker that took it skipped it.
 _TRIM = """
 local dropped = 0
 while redis.call('LLEN', KEYS[1]) > tonumber(ARGV[1]) do
@@ -37,9 +44,23 @@ while redis.call('LLEN', KEYS[1]) > tonumber(ARGV[1]) do
     redis.call('DEL', ARGV[2] .. id)
     redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
     dropped = dropped + 1
+  elseif redis.call('EXISTS', ARGV[2] .. id) == 0 then
+    redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
   end
 end
 return dropped
+"""
+# The camera's pending ids whose job expired unread leave its list (and the queue) and
+# are counted; returns how many frames still wait.
+_PENDING = """
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if redis.call('EXISTS', ARGV[1] .. id) == 0 then
+    redis.call('LREM', KEYS[1], 1, id)
+    redis.call('LREM', KEYS[2], 1, id)
+    redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+  end
+end
+return redis.call('LLEN', KEYS[1])
 """
 
 
@@ -66,9 +87,16 @@ class PendingBound:
         self.max_pending = max_pending
         self.policy = policy
         self._trim = connection.register_script(_TRIM)
+        self._pending = connection.register_script(_PENDING)
 
     def pending(self, camera_id: str) -> int:
-        return int(self.connection.llen(pending_list(self.prefix, camera_id)))
+        """Frames of the camera waiting now (those whose job expired are counted and go)."""
+        keys = [
+            pending_list(self.prefix, camera_id),
+            self.queue_key,
+            counts_hash(self.prefix, camera_id),
+        ]
+        return int(self._pending(keys=keys, args=[self.job_key_prefix, EXPIRED]))
 
     def admit(self, camera_id: str, max_wait: float) -> bool:
         """Whether a new frame of ``camera_id`` may be queued now.
@@ -91,6 +119,6 @@ class PendingBound:
         pipeline.rpush(key, job_id)
         self._trim(
             keys=[key, self.queue_key, counts_hash(self.prefix, camera_id)],
-            args=[self.max_pending, self.job_key_prefix, QUEUE_FULL],
+            args=[self.max_pending, self.job_key_prefix, QUEUE_FULL, EXPIRED],
             client=pipeline,
         )

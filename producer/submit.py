@@ -6,10 +6,11 @@ import redis
 from rq import Queue
 from rq.job import Job
 
+from common import retention
 from common.accounting import SUBMITTED, count
 from common.connection import denied
 from common.errors import BrokerUnavailable
-from common.keys import cameras_set
+from common.keys import cameras_set, counts_hash
 from common.metrics import ProducerMetrics, producer_metrics
 from common.rqjob import PROCESS_FRAME, FrameJob
 from common.serializer import MsgpackSerializer
@@ -113,8 +114,7 @@ class FrameSubmitter:
                 description=description,
                 pipeline=pipeline,
             )
-            pipeline.sadd(self.cameras_key, frame.camera_id)
-            count(pipeline, settings.key_prefix, frame.camera_id, SUBMITTED)
+            self._count_submitted(pipeline, frame.camera_id)
             self.bound.track(pipeline, frame.camera_id, job.id)
             pipeline.execute()
         except redis.exceptions.NoPermissionError as exc:  # this producer's ACL: no frame will pass
@@ -131,8 +131,16 @@ class FrameSubmitter:
     def _count_refused(self, camera_id: str) -> None:
         """A frame the overflow policy turned away: submitted, and dropped as queue_full."""
         with self.connection.pipeline() as pipeline:
-            pipeline.sadd(self.cameras_key, camera_id)
-            count(pipeline, self.settings.key_prefix, camera_id, SUBMITTED)
+            self._count_submitted(pipeline, camera_id)
             count(pipeline, self.settings.key_prefix, camera_id, QUEUE_FULL)
             pipeline.execute()
         self.metrics.frames_submitted.labels(camera=camera_id).inc()
+
+    def _count_submitted(self, pipeline: redis.client.Pipeline[bytes], camera_id: str) -> None:
+        """Queue: the camera is known and one more of its frames submitted; with a
+        retention, both expire that long after this write (``common.retention``)."""
+        prefix = self.settings.key_prefix
+        pipeline.sadd(self.cameras_key, camera_id)
+        count(pipeline, prefix, camera_id, SUBMITTED)
+        keys = [self.cameras_key, counts_hash(prefix, camera_id)]
+        retention.expire(pipeline, keys, self.settings.results_retention)

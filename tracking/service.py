@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from common import retention
 from common.errors import SchemaError
 from common.hints import write_hint
 from common.keys import (
@@ -54,6 +55,7 @@ class TrackServiceConfig:
     block_ms: int = 200
     hint_ttl_ms: int = 2000
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    retention: int = 0  # seconds tracks are kept (common.retention; 0: as long as maxlen)
 
     @classmethod
     def from_settings(cls, settings: Settings, cameras: tuple[str, ...] = ()) -> TrackServiceConfig:
@@ -66,6 +68,7 @@ class TrackServiceConfig:
             stream_maxlen=settings.tracks_stream_maxlen,
             hint_ttl_ms=settings.track_hint_ttl_ms,
             tracker=tracker_config(settings),
+            retention=settings.results_retention,
         )
 
 
@@ -260,12 +263,14 @@ class TrackService:
                 states = camera.tracker.update(to_faces(result), result.captured_at)
                 now = self.clock()
                 payload = to_message(result, states, now).encode()
+                stream = tracks_stream(self.config.prefix, camera_id)
                 pipe.xadd(
-                    tracks_stream(self.config.prefix, camera_id),
+                    stream,
                     {TRACKS_FIELD: payload},
                     maxlen=self.config.stream_maxlen,
                     approximate=True,
                 )
+                retention.trim_stream(pipe, stream, self.config.retention)
                 pipe.publish(tracks_channel(self.config.prefix, camera_id), payload)
                 self.metrics.lag.observe(max(0.0, now - result.published_at))
                 count += 1

@@ -52,7 +52,7 @@ from common.metrics import WorkerMetrics
 from common.rqjob import PROCESS_FRAME, FrameJob
 from common.settings import Settings
 from common.wire import Frame, Result
-from worker import bookkeeping
+from worker import aggregation, bookkeeping, redaction
 from worker.outcome import Dropped, Failed, Outcome, Processed, record_outcome, write_outcome
 from worker.pipeline import FramePipeline
 
@@ -245,9 +245,12 @@ def frame_of(job: Job) -> Frame | FerStreamError:
 
 
 def camera_of(job: Job) -> str:
-    """The camera whose frame ``job`` carries, else ``UNKNOWN_CAMERA``."""
+    """The camera whose frame ``job`` carries (or carried, before strict privacy took its
+    pixels off: ``worker.redaction``), else ``UNKNOWN_CAMERA``."""
     frame = frame_of(job)
-    return frame.camera_id if isinstance(frame, Frame) else UNKNOWN_CAMERA
+    if isinstance(frame, Frame):
+        return frame.camera_id
+    return redaction.noted_camera(job) or UNKNOWN_CAMERA
 
 
 def _decoded(payload: object) -> Frame | FerStreamError:
@@ -269,13 +272,17 @@ def start(
     worker: FerWorker | None,
 ) -> None:
     """Take every frame off its camera's pending list and, given the ``worker`` that
-    serves the batch, mark every job started in RQ: one round trip."""
+    serves the batch, mark every job started in RQ: one round trip. Under strict
+    privacy every job's pixels leave Redis in it too: the worker holds the frames."""
 
     def take_pending(pipeline: redis.client.Pipeline[bytes]) -> None:
         for member in batch.members:
-            if isinstance(member.frame, Frame):
+            is_frame = isinstance(member.frame, Frame)
+            if is_frame:
                 prefix = settings.key_prefix
                 accounting.take_pending(pipeline, prefix, member.camera_id, member.job.id)
+            if settings.strict:
+                redaction.redact(member.job, member.frame, member.camera_id, pipeline)
 
     if worker is None:  # RQ's own worker started the job
         with connection.pipeline(transaction=False) as pipeline:
@@ -400,16 +407,39 @@ def settle(
         writing = time.perf_counter()
         writes.multi()
         for each in outcomes:
-            write_outcome(writes, each, settings.key_prefix, settings.results_stream_maxlen)
+            write_outcome(writes, each, settings)
+        closing = _close_windows(writes, settings, outcomes)
         if worker is not None:
             bookkeeping.finish(worker, ended, writes)
-        writes.execute()
+        _raise_unless_closing(writes.execute(raise_on_error=False), closing)
     bookkeeping.release_slots(ended)
     written, published_at = time.perf_counter() - writing, time.time()
     for member, each in zip(batch.members, outcomes, strict=True):
-        record_outcome(metrics, each, written, published_at)
+        record_outcome(metrics, each, written, published_at, not settings.aggregating)
         if worker is not None and isinstance(each, Failed):
             _report_failure(worker, member.job, each)
+
+
+def _close_windows(
+    writes: redis.client.Pipeline[bytes], settings: Settings, outcomes: list[Outcome]
+) -> range:
+    """In results mode aggregate, queue the close of the windows the batch's cameras may
+    have made due; where their replies will be."""
+    first = len(writes.command_stack)
+    if settings.aggregating:
+        for camera in sorted({o.camera_id for o in outcomes if isinstance(o, Processed)}):
+            aggregation.close_due(writes, settings, camera)
+    return range(first, len(writes.command_stack))
+
+
+def _raise_unless_closing(replies: list[Any], closing: range) -> None:
+    """Raise the settle's first error, as a pipeline does; a window's close that failed is
+    logged instead (the frames are settled, the window closes at a later try)."""
+    for index, reply in enumerate(replies):
+        if isinstance(reply, redis.ResponseError):
+            if index not in closing:
+                raise reply
+            log.warning("could not close an aggregate window: %s", reply)
 
 
 def _still_started(members: list[Member], writes: redis.client.Pipeline[bytes]) -> list[Member]:

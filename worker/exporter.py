@@ -33,7 +33,10 @@ def serve_pool_metrics(pool: WorkerPool, port: int | None = None) -> MetricsEndp
         socket_timeout=SCRAPE_REDIS_TIMEOUT_SECONDS,
         retry=Retry(NoBackoff(), 0),  # the next scrape is the retry
     )
-    collector = BrokerCollector(connection, [settings.queue_name], pool)
+    # the oldest stored result's age needs to read results: not as the ACL worker user
+    readable = settings.redis_username in (None, "", "default")
+    prefix = settings.key_prefix if readable else None
+    collector = BrokerCollector(connection, [settings.queue_name], pool, prefix)
     registry = multiprocess_registry(pool.metrics_dir, collector)
     return serve_metrics(
         registry, settings.metrics_port if port is None else port, settings.metrics_addr

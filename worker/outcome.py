@@ -1,7 +1,8 @@
 """What became of one frame: processed, dropped or failed, and what each of them writes.
 
 Every outcome is counted in its camera's counters (``common.accounting``) and in the
-worker's Prometheus metrics; a processed frame's result is also published. The writes
+worker's Prometheus metrics; a processed frame's result is also published (or, in
+results mode ``aggregate``, its faces counted in their window: ``worker.aggregation``). The writes
 go on the caller's pipeline, so a frame's result, its counters and its job's outcome
 land in Redis together (``worker.batch.settle``).
 """
@@ -14,9 +15,12 @@ from typing import Any
 
 import redis
 
-from common import accounting
+from common import accounting, retention
+from common.keys import counts_hash
 from common.metrics import WorkerMetrics
+from common.settings import Settings
 from common.wire import Result
+from worker import aggregation
 from worker.publisher import publish_result
 
 
@@ -65,25 +69,45 @@ Outcome = Processed | Dropped | Failed
 
 
 def write_outcome(
-    pipeline: redis.client.Pipeline[bytes], outcome: Outcome, prefix: str, stream_maxlen: int
+    pipeline: redis.client.Pipeline[bytes], outcome: Outcome, settings: Settings
 ) -> None:
-    """Queue the outcome's counter (and a processed frame's result) on ``pipeline``."""
+    """Queue the outcome's counter (and a processed frame's result, or in results mode
+    ``aggregate`` its faces in its window) on ``pipeline``; with a retention, the
+    counters expire that long after this write."""
+    prefix = settings.key_prefix
     if isinstance(outcome, Processed):
-        publish_result(pipeline, prefix, outcome.result, stream_maxlen)
+        if settings.aggregating:
+            aggregation.add_faces(pipeline, settings, outcome.result)
+        else:
+            publish_result(
+                pipeline,
+                prefix,
+                outcome.result,
+                settings.results_stream_maxlen,
+                settings.results_retention,
+            )
         counted = accounting.PROCESSED
     elif isinstance(outcome, Dropped):
         counted = accounting.dropped(outcome.reason)
     else:
         counted = accounting.failed(outcome.reason)
     accounting.count(pipeline, prefix, outcome.camera_id, counted)
+    retention.expire(pipeline, [counts_hash(prefix, outcome.camera_id)], settings.results_retention)
 
 
 def record_outcome(
-    metrics: WorkerMetrics, outcome: Outcome, publish_seconds: float, published_at: float
+    metrics: WorkerMetrics,
+    outcome: Outcome,
+    publish_seconds: float,
+    published_at: float,
+    per_face: bool = True,
 ) -> None:
-    """Count the outcome in the worker's Prometheus metrics, once it is in Redis."""
+    """Count the outcome in the worker's Prometheus metrics, once it is in Redis (without
+    ``per_face``, faces are not counted by emotion per camera: results mode aggregate)."""
     if isinstance(outcome, Processed):
-        metrics.record_processed(outcome.result, publish_seconds, published_at=published_at)
+        metrics.record_processed(
+            outcome.result, publish_seconds, published_at=published_at, per_face=per_face
+        )
     elif isinstance(outcome, Dropped):
         metrics.record_dropped(outcome.camera_id, outcome.reason)
     else:

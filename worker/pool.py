@@ -23,8 +23,9 @@ import redis
 from rq import Queue, Worker
 
 from common.connection import connect_as
-from common.errors import FerStreamError
+from common.errors import BrokerUnavailable, FerStreamError
 from common.metrics_server import MULTIPROC_ENV, mark_process_dead, prepare_multiprocess_dir
+from common.persistence import check_frames_database, checks_persistence
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 from worker.reaping import reap
@@ -72,6 +73,7 @@ class WorkerPool:
         from worker.model_file import serving_model
 
         serving_model(self.settings.model_path, self.settings.cache_dir)
+        self._check_frames_database()
         if self.metrics_dir is not None:
             prepare_multiprocess_dir(self.metrics_dir)
         for slot in self._slots:
@@ -127,6 +129,17 @@ class WorkerPool:
             if self.burst and all(slot.finished for slot in self._slots):
                 return
             time.sleep(POLL_SECONDS)
+
+    def _check_frames_database(self) -> None:
+        """Before any worker starts: warn, or under strict privacy refuse, if the frames
+        database persists to disk (each worker checks again as it starts)."""
+        try:
+            if self._connection is None:
+                self._connection = connect_as(self.settings)
+            if checks_persistence(self.settings):
+                check_frames_database(self._connection, self.settings.strict)
+        except (redis.ConnectionError, redis.TimeoutError, BrokerUnavailable) as exc:
+            log.warning("could not check the frames database's persistence now: %s", exc)
 
     def _reap(self, name: str) -> None:
         """Settle a dead worker's frames at the next sweep and drop its registration."""

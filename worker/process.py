@@ -9,6 +9,7 @@ from rq import Queue
 from common.connection import SOCKET_TIMEOUT_SECONDS, connect_as
 from common.errors import FerStreamError
 from common.metrics import worker_metrics
+from common.persistence import check_frames_database, checks_persistence
 from common.preprocessing import FACE_SIZE
 from common.rqjob import FrameJob
 from common.serializer import MsgpackSerializer
@@ -31,6 +32,8 @@ def run_worker(settings: Settings, name: str | None = None, burst: bool = False)
     # a reply may take as long as a blocking dequeue waits (RQ: worker TTL - 15 s)
     dequeue_wait = max(1, settings.worker_ttl_seconds - 15)
     connection = connect_as(settings, socket_timeout=SOCKET_TIMEOUT_SECONDS + dequeue_wait)
+    if checks_persistence(settings):
+        check_frames_database(connection, settings.strict)
     queue = Queue(
         settings.queue_name,
         connection=connection,

@@ -21,7 +21,7 @@ from common.metrics import WorkerMetrics
 from common.rqjob import FrameJob
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
-from worker import batch
+from worker import aggregation, batch, redaction
 from worker.pipeline import FramePipeline
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,16 @@ class FerWorker(SimpleWorker):
 
     def run_maintenance_tasks(self) -> None:
         self.riding_outages(super().run_maintenance_tasks)
+        if self.settings.aggregating:  # windows of cameras that went quiet
+            self.riding_outages(self._close_quiet_windows)
+
+    def _close_quiet_windows(self) -> None:
+        """Close the due aggregate windows of every camera; a refusal (an ACL user without
+        the windows' keys) is logged, never fatal: the next settle of a camera closes its."""
+        try:
+            aggregation.close_all_due(self.connection, self.settings)
+        except redis.ResponseError as exc:
+            log.warning("worker %s could not close quiet windows: %s", self.name, exc)
 
     def riding_outages(self, step: Callable[..., T], *args: Any) -> T | None:
         """``step(*args)``; if Redis is unreachable, wait until it answers and skip it."""
@@ -172,9 +182,12 @@ class FerWorker(SimpleWorker):
         exc_string: str = "",
         execution: Any = None,
     ) -> None:
-        """RQ's failure handling; a frame its sweep found stuck is also counted as lost."""
+        """RQ's failure handling; a frame its sweep found stuck is also counted as lost
+        (and, under strict privacy, saved by RQ without its pixels)."""
         if exc_string.startswith(STUCK_IN_INTERMEDIATE_QUEUE):
             settle_lost(self, job)
+            if self.settings.strict:
+                redaction.strip(job, batch.frame_of(job))
         super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
 
 

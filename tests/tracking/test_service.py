@@ -109,3 +109,13 @@ def test_a_lease_is_renewed_and_released_only_by_its_owner(
     assert redis_conn.get("lease") == b"me"
     mine.release()
     assert theirs.take()
+
+
+def test_tracks_follow_the_retention(redis_conn: redis.Redis[bytes], settings: Settings) -> None:
+    """Under a retention (strict privacy: an hour) tracks age out as results do."""
+    track = service(redis_conn, settings, cameras=("cam",), retention=30)
+    track.step()
+    publish(redis_conn, settings.key_prefix, [result("cam", n) for n in range(3)])
+    run_until(track, lambda: track.published >= 3)
+    assert 0 < redis_conn.ttl(tracks_stream(settings.key_prefix, "cam")) <= 30
+    assert TrackServiceConfig.from_settings(Settings(privacy="strict")).retention == 3600
