@@ -117,7 +117,7 @@ DEFAULT_TRACK_SWITCH_HOLD_SECONDS = 0.1  # ... for this long
 DEFAULT_TRACK_CONFIDENCE_FLOOR = 0.25  # under it the label is "uncertain"
 DEFAULT_TRACK_LEASE_MS = 5000  # a track service replica's hold on a camera
 DEFAULT_TRACK_REORDER_WINDOW = 8  # results held to put a camera's frames back in order
-DEFAULT_TRACK_REORDER_WAIT_SECONDS = 0.5  # the longest a result waits for an earlier one
+DEFAULT_TRACK_REORDER_WAIT_SECONDS = 0.2  # the longest a result waits for an earlier one
 DEFAULT_TRACKS_STREAM_MAXLEN = 1000  # Tracks messages kept per camera
 DEFAULT_TRACK_HINT_TTL_MS = 2000  # how long a camera's last boxes guide detection
 # Privacy (FERSTREAM_PRIVACY; what each promise means and how it is kept: PRIVACY.md)

@@ -50,7 +50,7 @@ class TrackServiceConfig:
     cameras: tuple[str, ...] = ()  # empty: every camera that has sent a frame
     lease_ms: int = 5000
     reorder_window: int = 8
-    reorder_wait_seconds: float = 0.5
+    reorder_wait_seconds: float = 0.2
     stream_maxlen: int = 1000
     block_ms: int = 200
     hint_ttl_ms: int = 2000

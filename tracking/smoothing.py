@@ -5,7 +5,7 @@
   camera settle equally fast in seconds.
 - **Hysteresis.** The shown label changes only when another class leads it by ``margin``
   in the average for at least ``hold_seconds``.
-- **Uncertain.** When the shown class's average falls under ``confidence_floor``, the
+- **Uncertain.** When no class's average reaches ``confidence_floor``, the
   label is ``None`` (shown as "uncertain") until it is back above the floor by
   ``UNCERTAIN_MARGIN``, so a face near the floor does not blink in and out of it.
 """
@@ -68,8 +68,10 @@ class EmotionSmoother:
         self._last_at = at
 
     def _follow_confidence(self) -> None:
-        assert self.average is not None and self.leader is not None
-        confidence = self.average[self.leader]
+        # the best class's share, not the shown one's: while one expression gives way to
+        # the next, neither need be sure, and the label should not blink to "uncertain"
+        assert self.average is not None
+        confidence = float(self.average.max())
         floor = self.config.confidence_floor
         if self._uncertain:
             self._uncertain = confidence < floor + UNCERTAIN_MARGIN

@@ -21,10 +21,15 @@ class FaceDetector(Protocol):
         ...
 
     def detect_in(
-        self, gray: npt.NDArray[np.uint8], min_side: int, max_side: int | None = None
+        self,
+        gray: npt.NDArray[np.uint8],
+        min_side: int,
+        max_side: int | None = None,
+        downscale: float | None = None,
     ) -> list[BoxTuple]:
         """Face boxes of ``min_side`` (at least the detector's own minimum) to
-        ``max_side`` pixels (``None``: no limit)."""
+        ``max_side`` pixels (``None``: no limit), searched at ``downscale`` (``None``: the
+        detector's own)."""
         ...
 
 
@@ -69,17 +74,22 @@ class HaarFaceDetector:
         return self.detect_in(gray, self.min_face_size)
 
     def detect_in(
-        self, gray: npt.NDArray[np.uint8], min_side: int, max_side: int | None = None
+        self,
+        gray: npt.NDArray[np.uint8],
+        min_side: int,
+        max_side: int | None = None,
+        downscale: float | None = None,
     ) -> list[BoxTuple]:
+        scale = self.downscale if downscale is None else downscale
         image = gray
-        if self.downscale < 1.0:
+        if scale < 1.0:
             size = (
-                max(1, round(gray.shape[1] * self.downscale)),
-                max(1, round(gray.shape[0] * self.downscale)),
+                max(1, round(gray.shape[1] * scale)),
+                max(1, round(gray.shape[0] * scale)),
             )
             image = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
-        smallest = max(8, round(max(min_side, self.min_face_size) * self.downscale))
-        largest = round(max_side * self.downscale) if max_side else 0
+        smallest = max(8, round(max(min_side, self.min_face_size) * scale))
+        largest = round(max_side * scale) if max_side else 0
         if largest and largest < smallest:
             return []
         found = self._cascade.detectMultiScale(
@@ -89,7 +99,7 @@ class HaarFaceDetector:
             minSize=(smallest, smallest),
             maxSize=(largest, largest),
         )
-        inverse = 1.0 / self.downscale
+        inverse = 1.0 / scale
         return [
             (round(x * inverse), round(y * inverse), round(w * inverse), round(h * inverse))
             for (x, y, w, h) in np.asarray(found).reshape(-1, 4).tolist()

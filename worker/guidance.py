@@ -19,8 +19,12 @@ import numpy.typing as npt
 from common.hints import Hint
 from worker.detector import BoxTuple, FaceDetector
 
-REGION_GROWTH = 0.5  # a region reaches this many box sides beyond each edge of the box
-SCALE_RANGE = (0.6, 1.7)  # the faces looked for in a region, as multiples of the hint side
+REGION_GROWTH = 0.4  # a region reaches this many box sides beyond each edge of the box
+SCALE_RANGE = (0.75, 1.35)  # the faces looked for in a region, as multiples of the hint side
+# A region is searched at this size: the hinted face is large, so a coarser image finds
+# it as surely (measured on the moving sequences: 2.0 ms for two faces against 9.5 ms
+# for the whole frame, 3 misses in 100 frames, each then searched whole)
+REGION_DOWNSCALE = 0.35
 DUPLICATE_IOU = 0.4  # two regions' finds that overlap this much are one face
 
 
@@ -60,6 +64,7 @@ def detect_guided(
             gray[ry : ry + rh, rx : rx + rw],
             min_side=round(side * SCALE_RANGE[0]),
             max_side=round(side * SCALE_RANGE[1]),
+            downscale=REGION_DOWNSCALE,
         )
         if not in_region:
             return None

@@ -96,7 +96,10 @@ def run_track_load(
         say(f"track stage at {load:.0%} load: {offered} frames/s for {seconds:g} s ...")
         registry = CollectorRegistry()
         metrics = TrackMetrics.create(registry)
-        service = TrackService(connection, TrackServiceConfig.from_settings(pool.settings), metrics)
+        camera_ids = [f"tracks-c{i}" for i in range(cameras)]
+        config = TrackServiceConfig.from_settings(pool.settings, tuple(camera_ids))
+        service = TrackService(connection, config, metrics)
+        service.step()  # owns every camera before its first frame: all its results count
         stop = threading.Event()
         thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
         thread.start()
@@ -105,7 +108,6 @@ def run_track_load(
         stop.set()
         thread.join(timeout=10.0)
         watcher.stop()
-        camera_ids = [f"tracks-c{i}" for i in range(cameras)]
         lags = _lags(connection, pool.settings.key_prefix, camera_ids)
         tracked = _counted(registry, "ferstream_tracks_published_total", camera_ids)
         late = _counted(registry, "ferstream_track_late_results_total", camera_ids)

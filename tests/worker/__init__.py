@@ -38,10 +38,14 @@ class SlowDetector:
         return self.detector.detect(gray)
 
     def detect_in(
-        self, gray: np.ndarray, min_side: int, max_side: int | None = None
+        self,
+        gray: np.ndarray,
+        min_side: int,
+        max_side: int | None = None,
+        downscale: float | None = None,
     ) -> list[BoxTuple]:
         time.sleep(self.pause)
-        return self.detector.detect_in(gray, min_side, max_side)
+        return self.detector.detect_in(gray, min_side, max_side, downscale)
 
 
 def textured_image(width: int = 96, height: int = 64) -> np.ndarray:

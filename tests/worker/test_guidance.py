@@ -117,7 +117,7 @@ def test_the_policy_searches_whole_frames_regularly_and_without_a_fresh_hint() -
 
 
 def test_a_region_grows_around_the_box_and_stays_in_the_frame() -> None:
-    assert region_around((100, 100, 50, 50), 640, 480) == (75, 75, 100, 100)
+    assert region_around((100, 100, 50, 50), 640, 480) == (80, 80, 90, 90)
     assert region_around((0, 0, 50, 50), 60, 60) == (0, 0, 60, 60)
 
 
