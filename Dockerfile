@@ -18,6 +18,7 @@ COPY pyproject.toml README.md ./
 COPY common/ common/
 COPY producer/ producer/
 COPY worker/ worker/
+COPY tracking/ tracking/
 COPY training/ training/
 COPY ferstream/ ferstream/
 RUN pip install . && rm -rf /src
@@ -30,6 +31,7 @@ USER ferstream
 # worker processes load that file and never import TensorFlow (~1 s to ready, ~150 MiB).
 RUN ferstream export
 
-# 9100: a worker pool's metrics (FERSTREAM_METRICS_PORT); 9101: a producer's (--metrics-port)
-EXPOSE 9100 9101
+# 9100: a worker pool's metrics (FERSTREAM_METRICS_PORT); 9101: a producer's (--metrics-port);
+# 9102: the track service's (ferstream track --metrics-port)
+EXPOSE 9100 9101 9102
 CMD ["ferstream", "worker"]

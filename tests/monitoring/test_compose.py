@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +198,11 @@ def test_the_dockerfile_installs_like_the_readme_runs_as_non_root_with_the_model
     assert (REPO / "models/ferstream-mnv2.keras").is_file()
     ignored = (REPO / ".dockerignore").read_text().splitlines()
     assert {".venv", "data", ".env", "!models/ferstream-mnv2.keras"} <= set(ignored)
+    # every package the project installs is copied in before `pip install .`
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    packages = [p.rstrip("*") for p in config["tool"]["setuptools"]["packages"]["find"]["include"]]
+    for package in packages:
+        assert f"COPY {package}/ {package}/" in text, f"the image lacks {package}/"
 
 
 def test_the_env_example_holds_placeholders_only() -> None:
