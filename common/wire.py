@@ -197,6 +197,11 @@ def _extra_keys(value: dict[Any, Any], keys: frozenset[str]) -> str:
     return f"[{', '.join(shown)}]" + (f" and {more} more" if more else "")
 
 
+def _tuple_of(where: str, value: Any, kind: type) -> None:
+    if not isinstance(value, tuple) or not all(isinstance(item, kind) for item in value):
+        raise _fail(where, f"tuple of {kind.__name__}", value)
+
+
 def _set(obj: object, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)  # normalising a frozen dataclass in __post_init__
 
@@ -369,10 +374,7 @@ class Result:
         _camera_id("Result.camera_id", self.camera_id)
         _int("Result.frame_number", self.frame_number, 0)
         _set(self, "captured_at", _float("Result.captured_at", self.captured_at, positive=True))
-        if not isinstance(self.faces, tuple) or not all(
-            isinstance(f, FaceResult) for f in self.faces
-        ):
-            raise _fail("Result.faces", "tuple of FaceResult", self.faces)
+        _tuple_of("Result.faces", self.faces, FaceResult)
         if not isinstance(self.timings, StageTimings):
             raise _fail("Result.timings", "StageTimings", self.timings)
         _text("Result.worker_id", self.worker_id)
@@ -505,10 +507,7 @@ class Tracks:
         _camera_id("Tracks.camera_id", self.camera_id)
         _int("Tracks.frame_number", self.frame_number, 0)
         _set(self, "captured_at", _float("Tracks.captured_at", self.captured_at, positive=True))
-        if not isinstance(self.tracks, tuple) or not all(
-            isinstance(t, TrackedFace) for t in self.tracks
-        ):
-            raise _fail("Tracks.tracks", "tuple of TrackedFace", self.tracks)
+        _tuple_of("Tracks.tracks", self.tracks, TrackedFace)
         _set(self, "published_at", _float("Tracks.published_at", self.published_at, positive=True))
 
     def encode(self) -> bytes:

@@ -90,6 +90,14 @@ class Actor:
         return x, y, side, side
 
 
+def turned(face: UInt8Image, angle: float) -> UInt8Image:
+    """``face`` rotated by ``angle`` degrees about its centre, its edges replicated."""
+    centre = (face.shape[1] / 2.0, face.shape[0] / 2.0)
+    matrix = cv2.getRotationMatrix2D(centre, angle, 1.0)
+    rotated = cv2.warpAffine(face, matrix, face.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
+    return np.asarray(rotated, dtype=np.uint8)
+
+
 class MotionSequence:
     """``duration`` seconds of one moving scene, reproducible from ``seed``."""
 
@@ -196,10 +204,8 @@ class MotionSequence:
         """The face as a live one varies: a slight, smooth tilt and change of light."""
         angle = HEAD_TILT_DEG * math.sin(1.3 * t + 3.0 * actor.phase)
         light = FACE_LIGHT * math.sin(0.9 * t + 5.0 * actor.phase)
-        centre = (face.shape[1] / 2.0, face.shape[0] / 2.0)
-        matrix = cv2.getRotationMatrix2D(centre, angle, 1.0)
-        turned = cv2.warpAffine(face, matrix, face.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
-        return np.asarray(np.clip(turned.astype(np.float32) + light, 0, 255), dtype=np.uint8)
+        lit = turned(face, angle).astype(np.float32) + light
+        return np.asarray(np.clip(lit, 0, 255), dtype=np.uint8)
 
     def _load(self, face: FaceFile) -> UInt8Image:
         if face.path not in self._images:

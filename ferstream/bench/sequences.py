@@ -22,7 +22,7 @@ import numpy as np
 
 from common.hints import Hint
 from common.wire import Frame, Result
-from producer.encoding import encode_jpeg
+from producer.encoding import encode_jpeg, fit_within
 from producer.motion import MotionSequence
 from tracking.service import to_faces
 from tracking.tracker import CameraTracker, TrackerConfig, TrackState
@@ -65,22 +65,18 @@ def motion_frames(sequence: MotionSequence, fps: float) -> Iterator[SequenceFram
         yield SequenceFrame(at, encode_jpeg(image, JPEG_QUALITY), width, height, tuple(truth))
 
 
-def video_frames(path: Path, max_side: int = 640) -> Iterator[SequenceFrame]:
+def video_frames(path: Path, fps: float, max_side: int = 640) -> Iterator[SequenceFrame]:
+    """The video's frames, as a producer sends them (shrunk to ``max_side``), on its time."""
     capture = cv2.VideoCapture(str(path))
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     index = 0
     try:
         while True:
             ok, image = capture.read()
             if not ok:
                 return
-            scale = min(1.0, max_side / max(image.shape[:2]))
-            if scale < 1.0:
-                size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
-                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            image, _ = fit_within(np.ascontiguousarray(image), max_side)
             height, width = image.shape[:2]
-            jpeg = encode_jpeg(np.ascontiguousarray(image), JPEG_QUALITY)
-            yield SequenceFrame(index / fps, jpeg, width, height)
+            yield SequenceFrame(index / fps, encode_jpeg(image, JPEG_QUALITY), width, height)
             index += 1
     finally:
         capture.release()

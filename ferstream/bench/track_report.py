@@ -26,9 +26,9 @@ from ferstream.analyze import video_fps
 from ferstream.bench.results import Target
 from ferstream.bench.sequences import Tracked, motion_frames, run_sequence, video_frames
 from ferstream.bench.track_load import TrackLoad, run_track_load
-from ferstream.bench.track_scores import TrackScores, label_flicker, score_tracks
+from ferstream.bench.track_scores import TrackScores, label_flicker, match_boxes, score_tracks
 from ferstream.scoring import iou
-from producer.motion import HEAD_TILT_DEG, MotionSequence
+from producer.motion import HEAD_TILT_DEG, MotionSequence, turned
 from producer.scenes import paste_face
 from tracking.service import tracker_config
 from training.real_footage import SEGMENTS
@@ -151,7 +151,7 @@ def run_track_bench(
         say(f"real clip {name}, both ways ...")
         clip_fps = video_fps(path)
         runs = {
-            label: run_sequence(video_frames(path), pipeline, config, "clip", clip_fps)
+            label: run_sequence(video_frames(path, clip_fps), pipeline, config, "clip", clip_fps)
             for label, pipeline in (("whole", whole), ("guided", guided))
         }
         report.speed.append(_speed(name, runs["whole"], runs["guided"]))
@@ -184,19 +184,12 @@ def detectable(detector: FaceDetector) -> Callable[[npt.NDArray[np.uint8]], bool
     def usable(face: npt.NDArray[np.uint8]) -> bool:
         turns = (-HEAD_TILT_DEG, 0.0, HEAD_TILT_DEG)  # as far as the sequence sways it
         return all(
-            _found_alone(detector, _turned(face, angle), side)
+            _found_alone(detector, turned(face, angle), side)
             for side in (100, 150)
             for angle in turns
         )
 
     return usable
-
-
-def _turned(face: npt.NDArray[np.uint8], angle: float) -> npt.NDArray[np.uint8]:
-    centre = (face.shape[1] / 2.0, face.shape[0] / 2.0)
-    matrix = cv2.getRotationMatrix2D(centre, angle, 1.0)
-    turned = cv2.warpAffine(face, matrix, face.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
-    return np.asarray(turned, dtype=np.uint8)
 
 
 def _found_alone(detector: FaceDetector, face: npt.NDArray[np.uint8], side: int) -> bool:
@@ -395,7 +388,6 @@ def _plot_labels(frames: Sequence[Tracked], sequence: MotionSequence, path: Path
     import matplotlib.pyplot as plt
 
     from common.wire import EMOTIONS
-    from ferstream.bench.track_scores import _matches
 
     path.parent.mkdir(parents=True, exist_ok=True)
     figure, axes = plt.subplots(
@@ -409,7 +401,7 @@ def _plot_labels(frames: Sequence[Tracked], sequence: MotionSequence, path: Path
             truth_l.append(mine[0]["label"] if mine else None)
             if not mine or not mine[0]["visible"]:
                 continue
-            pairs = _matches([list(s.box) for s in frame.tracks], mine)
+            pairs = match_boxes([list(s.box) for s in frame.tracks], mine)
             if 0 in pairs:
                 state = frame.tracks[pairs[0]]
                 if state.raw is not None:

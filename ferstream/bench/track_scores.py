@@ -58,7 +58,7 @@ class TrackScores:
         return self.raw_changes_per_track_second / self.smoothed_changes_per_track_second
 
 
-def _matches(boxes: Sequence[Sequence[int]], truth: Sequence[dict[str, Any]]) -> dict[int, int]:
+def match_boxes(boxes: Sequence[Sequence[int]], truth: Sequence[dict[str, Any]]) -> dict[int, int]:
     """Greedy one-to-one at IoU >= 0.3: truth index -> box index."""
     pairs = sorted(
         (
@@ -89,9 +89,9 @@ def score_tracks(
     for frame in frames:
         visible = [t for t in frame.truth if t["visible"]]
         face_frames += len(visible)
-        detected += len(_matches([f.box.as_list() for f in frame.result.faces], visible))
+        detected += len(match_boxes([f.box.as_list() for f in frame.result.faces], visible))
         seen = [s for s in frame.tracks]
-        pairs = _matches([list(s.box) for s in seen], visible)
+        pairs = match_boxes([list(s.box) for s in seen], visible)
         for j, i in pairs.items():
             actor, state = int(visible[j]["actor"]), seen[i]
             matched += 1
@@ -106,7 +106,7 @@ def score_tracks(
             smoothed_right += smoothed == label
             shown[actor].append((frame.at, raw, smoothed))
     main = sum(c.most_common(1)[0][1] for c in covered.values() if c)
-    raw_flicker, smoothed_flicker, seconds = _flicker(frames)
+    raw_flicker, smoothed_flicker, seconds = label_flicker(frames)
     raw_lags, smoothed_lags, never = _lags(shown, changes)
     return TrackScores(
         face_frames=face_frames,
@@ -126,8 +126,9 @@ def score_tracks(
     )
 
 
-def _flicker(frames: Sequence[Tracked]) -> tuple[float, float, float]:
-    """Label changes per track-second, raw and smoothed, over frames where the track is seen."""
+def label_flicker(frames: Sequence[Tracked]) -> tuple[float, float, float]:
+    """Label changes per track-second, raw and smoothed, over frames where each track is
+    seen, and the track-seconds (footage with or without truth)."""
     history: dict[str, list[tuple[float, int, int]]] = defaultdict(list)
     for frame in frames:
         for state in frame.tracks:
@@ -169,8 +170,3 @@ def _lags(
             if raw is not None:
                 raw_lags.append(raw)
     return raw_lags, smoothed_lags, never
-
-
-def label_flicker(frames: Sequence[Tracked]) -> tuple[float, float, float]:
-    """For footage without truth: raw and smoothed label changes per track-second."""
-    return _flicker(frames)
