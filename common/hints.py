@@ -3,9 +3,10 @@
 The track service writes them with each ``Tracks`` message it publishes (``write_hint``);
 a worker reads those of a batch's cameras in one MGET (``read_hints``) to guide its face
 detection (``worker.guidance``). A hint is a msgpack map ``{"n": frame number, "ts":
-its capture time, "boxes": [[x, y, w, h, vx, vy], ...]}`` (velocity in pixels per
-second), so a worker carries each box forward to its own frame's capture time; anything
-else is ignored, never trusted.
+its capture time, "boxes": [[x, y, w, h, vx, vy, missing], ...]}`` (velocity in pixels
+per second; ``missing`` 1 for a track that was not seen in that frame, which a worker
+looks for but does not count on), so a worker carries each box forward to its own frame's
+capture time; anything else is ignored, never trusted.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ MAX_SPEED = 10_000.0  # pixels per second; a faster hint is not believed
 
 @dataclass(frozen=True)
 class HintedBox:
-    """A tracked box, its velocity (pixels per second) and when it was seen."""
+    """A tracked box and its velocity (pixels per second); ``missing`` when its track was
+    not seen in the hint's frame (it coasts: the face is occluded or gone)."""
 
     box: HintBox
     velocity: tuple[float, float] = (0.0, 0.0)
+    missing: bool = False
 
     def at(self, dt: float) -> HintBox:
         """The box carried ``dt`` seconds forward (``dt`` clipped to 0..1 s)."""
@@ -55,16 +58,17 @@ class Hint:
     captured_at: float
     boxes: tuple[HintedBox, ...]
 
-    def boxes_at(self, captured_at: float) -> list[HintBox]:
-        """Where the boxes are expected in a frame captured at ``captured_at``."""
-        return [b.at(captured_at - self.captured_at) for b in self.boxes]
+    def boxes_at(self, captured_at: float) -> list[tuple[HintBox, bool]]:
+        """Where the boxes are expected in a frame captured at ``captured_at``, each with
+        whether its track is missing."""
+        return [(b.at(captured_at - self.captured_at), b.missing) for b in self.boxes]
 
     def encode(self) -> bytes:
         packed: bytes = msgpack.packb(
             {
                 "n": self.frame_number,
                 "ts": self.captured_at,
-                "boxes": [[*b.box, *b.velocity] for b in self.boxes],
+                "boxes": [[*b.box, *b.velocity, int(b.missing)] for b in self.boxes],
             },
             use_bin_type=True,
         )
@@ -87,14 +91,17 @@ class Hint:
 
 
 def _box(entry: list[float]) -> HintedBox | None:
-    x, y, w, h, vx, vy = entry
+    x, y, w, h, vx, vy = entry[:6]
+    if len(entry) > 7:
+        return None
+    missing = bool(entry[6]) if len(entry) == 7 else False
     box = (int(x), int(y), int(w), int(h))
     speed = (float(vx), float(vy))
     if min(box[2], box[3]) < 1 or min(box[0], box[1]) < 0:
         return None
     if not all(math.isfinite(v) and abs(v) <= MAX_SPEED for v in speed):
         return None
-    return HintedBox(box, speed)
+    return HintedBox(box, speed, missing)
 
 
 def read_hints(

@@ -386,7 +386,9 @@ def _ints(text: str) -> tuple[int, ...]:
 @click.option("--seconds", type=float, default=60.0, show_default=True, help="per sequence")
 @click.option("--rates", default="5,25", show_default=True, help="frames/s of the sequences")
 @click.option("--actors", type=int, default=2, show_default=True, help="faces per sequence")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seeds", default="0,1,2", show_default=True, help="one moving scene each, scored together"
+)
 @click.option(
     "--real-dir",
     type=click.Path(path_type=Path),
@@ -412,7 +414,7 @@ def bench_tracks(
     seconds: float,
     rates: str,
     actors: int,
-    seed: int,
+    seeds: str,
     real_dir: Path,
     load_seconds: float,
     data_dir: Path | None,
@@ -425,7 +427,7 @@ def bench_tracks(
         seconds=seconds,
         rates=_floats(rates),
         actors=actors,
-        seed=seed,
+        seeds=_ints(seeds),
         real_dir=real_dir,
         load_seconds=load_seconds,
         out=out,

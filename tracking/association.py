@@ -1,4 +1,10 @@
-"""Matching a frame's detections to the live tracks: IoU, then the Hungarian assignment."""
+"""Matching a frame's detections to the live tracks: IoU, then the Hungarian assignment.
+
+A track that lost its face for a while is matched again by the distance of the centres
+(``assign_near``): its predicted box may have fallen behind a face that kept moving while
+hidden, far enough that the boxes barely overlap, so the face is looked for near that
+prediction and near one that kept the face's speed.
+"""
 
 from __future__ import annotations
 
@@ -47,6 +53,42 @@ def assign(tracks: BoxArray, detections: BoxArray, min_iou: float) -> Assignment
     matches = tuple(
         (int(r), int(c)) for r, c in zip(rows, cols, strict=True) if overlap[r, c] >= min_iou
     )
+    matched_tracks = {r for r, _ in matches}
+    matched_detections = {c for _, c in matches}
+    return Assignment(
+        matches,
+        tuple(i for i in range(len(tracks)) if i not in matched_tracks),
+        tuple(j for j in range(len(detections)) if j not in matched_detections),
+    )
+
+
+def assign_near(
+    guesses: Sequence[BoxArray], detections: BoxArray, max_sides: float, max_size_ratio: float
+) -> Assignment:
+    """The assignment that minimises the total distance of centres, each track's to the
+    nearest of its ``guesses`` (arrays of one box per track, such as predictions made two
+    ways), keeping only pairs at most ``max_sides`` track sides apart whose sides differ by
+    at most ``max_size_ratio`` times."""
+    tracks = guesses[0]
+    if len(tracks) == 0 or len(detections) == 0:
+        return Assignment((), tuple(range(len(tracks))), tuple(range(len(detections))))
+    side = np.maximum(tracks[:, 2:3], tracks[:, 3:4])
+    detection_centres = detections[:, :2] + detections[:, 2:] / 2.0
+    sides_apart = np.min(
+        [
+            np.linalg.norm(
+                (guess[:, :2] + guess[:, 2:] / 2.0)[:, None, :] - detection_centres[None, :, :],
+                axis=2,
+            )
+            for guess in guesses
+        ],
+        axis=0,
+    ) / np.maximum(side, 1.0)
+    ratio = np.maximum(detections[:, 2], detections[:, 3])[None, :] / np.maximum(side, 1.0)
+    allowed = (sides_apart <= max_sides) & (np.maximum(ratio, 1.0 / ratio) <= max_size_ratio)
+    cost = np.where(allowed, sides_apart, 1e6)
+    rows, cols = linear_sum_assignment(cost)
+    matches = tuple((int(r), int(c)) for r, c in zip(rows, cols, strict=True) if allowed[r, c])
     matched_tracks = {r for r, _ in matches}
     matched_detections = {c for _, c in matches}
     return Assignment(

@@ -17,16 +17,23 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from common.defaults import (
+    DEFAULT_TRACK_CONFIDENCE_FLOOR,
+    DEFAULT_TRACK_HALF_LIFE_SECONDS,
+    DEFAULT_TRACK_SWITCH_HOLD_SECONDS,
+    DEFAULT_TRACK_SWITCH_MARGIN,
+)
+
 Probabilities = npt.NDArray[np.float64]
 UNCERTAIN_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
 class SmoothingConfig:
-    half_life_seconds: float = 0.2
-    margin: float = 0.1
-    hold_seconds: float = 0.1
-    confidence_floor: float = 0.25
+    half_life_seconds: float = DEFAULT_TRACK_HALF_LIFE_SECONDS
+    margin: float = DEFAULT_TRACK_SWITCH_MARGIN
+    hold_seconds: float = DEFAULT_TRACK_SWITCH_HOLD_SECONDS
+    confidence_floor: float = DEFAULT_TRACK_CONFIDENCE_FLOOR
 
     def __post_init__(self) -> None:
         if self.half_life_seconds <= 0:

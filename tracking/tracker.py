@@ -19,13 +19,19 @@ import numpy as np
 import numpy.typing as npt
 
 from common.hints import Hint, HintedBox
-from tracking.association import BoxArray, as_boxes, assign
+from tracking.association import as_boxes, assign, assign_near
 from tracking.smoothing import EmotionSmoother, SmoothingConfig
 
 TRACK_ID_BYTES = 4
 VELOCITY_KEEP = 0.6  # the running velocity's weight against each new measurement
 MAX_SIDES_PER_SECOND = 3.0  # a face crossing more than this many of its sides a second is noise
 COAST_SECONDS = 0.4  # a coasting track's prediction slows down with this time constant
+# A track that had lost its face takes a face whose centre is this many of its sides away
+# at most from one of its predictions, and no more than this many times larger or smaller
+# (the face kept moving while hidden; the prediction slowed down): half a side, so a false
+# find beside the hidden face (an occluder's edge) does not take its track
+REACQUIRE_SIDES = 0.5
+REACQUIRE_SIZE_RATIO = 1.5
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,14 @@ class Track:
         box[:2] += travelled
         return box
 
+    def predicted_straight(self, at: float, longest: float) -> npt.NDArray[np.float64]:
+        """The box moved on at its last velocity for up to ``longest`` seconds: where a
+        face that did not stop while it was hidden would be."""
+        dt = min(max(0.0, at - self.last_seen), longest)
+        box = self.box.copy()
+        box[:2] += self.velocity * dt
+        return box
+
     def observe(self, face: Face, at: float) -> None:
         box = np.asarray(face.box, dtype=np.float64)
         dt = at - self.last_seen
@@ -135,17 +149,26 @@ class CameraTracker:
         self.ended = 0
 
     def update(self, faces: Sequence[Face], at: float) -> list[TrackState]:
-        """Match this frame's faces and return every confirmed track's state as of it."""
-        predicted: BoxArray = as_boxes([list(track.predicted(at)) for track in self.tracks])
-        detected: BoxArray = as_boxes([face.box for face in faces])
-        assignment = assign(predicted, detected, self.config.min_iou)
+        """Match this frame's faces and return every confirmed track's state as of it.
+
+        Confirmed tracks are matched first, so a duplicate detection of a face (Haar finds
+        some faces at two scales) cannot hand the face to a track born from it. Then the
+        tentative tracks take what is left, then tracks that had lost their face take
+        what is left near them; any face still unmatched starts a track.
+        """
+        confirmed = [i for i, t in enumerate(self.tracks) if t.hits >= self.config.min_hits]
+        tentative = [i for i, t in enumerate(self.tracks) if t.hits < self.config.min_hits]
+        free = list(range(len(faces)))
         seen: dict[int, Face] = {}
-        for track_index, face_index in assignment.matches:
-            self.tracks[track_index].observe(faces[face_index], at)
-            seen[id(self.tracks[track_index])] = faces[face_index]
-        for track_index in assignment.unmatched_tracks:
-            self.tracks[track_index].missed += 1
-        for face_index in assignment.unmatched_detections:
+        for group, near in ((confirmed, False), (tentative, False), (confirmed, True)):
+            waiting = [i for i in group if id(self.tracks[i]) not in seen]
+            if near:
+                waiting = [i for i in waiting if self.tracks[i].missed > 0]
+            free = self._match(waiting, faces, free, at, seen, near)
+        for track in self.tracks:
+            if id(track) not in seen:
+                track.missed += 1
+        for face_index in free:
             born = Track(faces[face_index], at, self.config)
             self.tracks.append(born)
             seen[id(born)] = faces[face_index]
@@ -157,6 +180,33 @@ class CameraTracker:
         self._end_lost(at)
         return states
 
+    def _match(
+        self,
+        track_indices: list[int],
+        faces: Sequence[Face],
+        free: list[int],
+        at: float,
+        seen: dict[int, Face],
+        near: bool,
+    ) -> list[int]:
+        """Match ``track_indices`` to the ``free`` faces; return the faces still free."""
+        tracks = [self.tracks[i] for i in track_indices]
+        predicted = as_boxes([list(track.predicted(at)) for track in tracks])
+        detected = as_boxes([faces[j].box for j in free])
+        if near:
+            longest = self.config.max_missed_seconds
+            straight = as_boxes([list(t.predicted_straight(at, longest)) for t in tracks])
+            assignment = assign_near(
+                [predicted, straight], detected, REACQUIRE_SIDES, REACQUIRE_SIZE_RATIO
+            )
+        else:
+            assignment = assign(predicted, detected, self.config.min_iou)
+        for track_index, free_index in assignment.matches:
+            face = faces[free[free_index]]
+            tracks[track_index].observe(face, at)
+            seen[id(tracks[track_index])] = face
+        return [free[j] for j in assignment.unmatched_detections]
+
     def hint_at(self, frame_number: int, at: float) -> Hint:
         """Every live track's box (predicted while missed; tentative ones too) and its
         velocity, as of ``at``: where workers should look next (``common.hints``)."""
@@ -165,7 +215,8 @@ class CameraTracker:
             x, y, w, h = (round(float(v)) for v in track.predicted(at))
             box = (max(0, x), max(0, y), max(1, w), max(1, h))
             velocity = (float(track.velocity[0]), float(track.velocity[1]))
-            boxes.append(HintedBox(box, velocity if track.missed == 0 else (0.0, 0.0)))
+            missing = track.missed > 0
+            boxes.append(HintedBox(box, (0.0, 0.0) if missing else velocity, missing))
         return Hint(frame_number, at, tuple(boxes))
 
     def _end_lost(self, at: float) -> None:

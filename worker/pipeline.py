@@ -21,7 +21,7 @@ from common.wire import Box, FaceResult, Frame, Result, StageTimings
 from worker.classifier import EmotionClassifier, Probabilities
 from worker.decoding import decode_gray
 from worker.detector import BoxTuple, FaceDetector
-from worker.guidance import GuidancePolicy, detect_guided, should_search_whole
+from worker.guidance import GuidancePolicy, detect_guided, recheck_missing, should_search_whole
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,8 @@ class FramePipeline:
             return self.detector.detect(gray)
         if should_search_whole(frame.frame_number, hint, policy):
             return self.detector.detect(gray)
-        guided = detect_guided(self.detector, gray, hint, frame.captured_at)
+        recheck = recheck_missing(frame.frame_number, policy)
+        guided = detect_guided(self.detector, gray, hint, frame.captured_at, recheck)
         return self.detector.detect(gray) if guided is None else guided
 
     def _classify(self, per_frame: list[npt.NDArray[np.uint8]]) -> list[Probabilities]:

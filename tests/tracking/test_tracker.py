@@ -114,6 +114,43 @@ def test_two_crossing_faces_keep_their_ids() -> None:
     assert len(ids[0]) == 1 and len(ids[1]) == 1 and ids[0] != ids[1]
 
 
+def test_a_duplicate_find_of_a_face_does_not_take_its_track() -> None:
+    """Haar finds some faces twice, at two scales: the larger box starts a tentative
+    track, but when only that box is found next, the face's own track takes it."""
+    tracker = CameraTracker(TrackerConfig(min_hits=2))
+    for k in range(3):
+        states = tracker.update([face(100 + 5 * k, 100)], k * 0.2)
+    (own,) = [s.track_id for s in states]
+    tracker.update([face(115, 100), face(95, 80, side=100)], 0.6)  # both boxes
+    states = tracker.update([face(100, 80, side=100)], 0.8)  # only the large one
+    assert [s.track_id for s in states if s.seen] == [own]
+
+
+def test_a_face_that_moved_on_while_hidden_gets_its_track_back() -> None:
+    """Hidden for 0.6 s, the face moved on at its speed while the track's prediction slowed
+    down: their boxes barely overlap, yet the face is matched to its track again."""
+    tracker = CameraTracker(TrackerConfig(max_missed_seconds=1.5))
+    for k in range(5):  # 100 px/s
+        states = tracker.update([face(100 + 20 * k, 100)], k * 0.2)
+    (own,) = [s.track_id for s in states]
+    for k in range(5, 8):
+        tracker.update([], k * 0.2)
+    states = tracker.update([face(100 + 20 * 8, 100)], 8 * 0.2)
+    assert [s.track_id for s in states if s.seen] == [own]
+
+
+def test_a_false_find_beside_a_hidden_face_does_not_take_its_track() -> None:
+    tracker = CameraTracker(TrackerConfig(max_missed_seconds=1.5))
+    for k in range(5):
+        states = tracker.update([face(100, 100)], k * 0.2)
+    (own,) = [s.track_id for s in states]
+    tracker.update([], 1.0)  # the face is hidden; an occluder's edge is found below it
+    states = tracker.update([face(100, 160, FLAT)], 1.2)
+    assert own not in {s.track_id for s in states if s.seen}
+    states = tracker.update([face(100, 100), face(100, 160, FLAT)], 1.4)
+    assert own in {s.track_id for s in states if s.seen}
+
+
 def test_one_frame_false_detections_are_never_published() -> None:
     tracker = CameraTracker(TrackerConfig(min_hits=2))
     published = []

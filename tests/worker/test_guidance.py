@@ -16,6 +16,7 @@ from common.wire import Frame
 from ferstream.scoring import iou
 from producer.encoding import encode_jpeg
 from producer.motion import MotionSequence
+from tracking.tracker import CameraTracker, Face, TrackerConfig
 from worker.decoding import decode_gray
 from worker.detector import HaarFaceDetector
 from worker.guidance import GuidancePolicy, detect_guided, region_around, should_search_whole
@@ -34,7 +35,7 @@ def test_a_hinted_box_is_carried_forward_by_its_velocity_for_at_most_a_second() 
     assert moving_right.at(5.0) == moving_right.at(1.0) == (120, 40, 40, 40)
     assert moving_right.at(-1.0) == (100, 50, 40, 40)
     hint = Hint(3, T0, (moving_right,))
-    assert hint.boxes_at(T0 + 0.5) == [(110, 45, 40, 40)]
+    assert hint.boxes_at(T0 + 0.5) == [((110, 45, 40, 40), False)]
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +84,37 @@ def test_a_hint_where_no_face_is_a_miss(detector: HaarFaceDetector) -> None:
     rng = np.random.default_rng(0)
     empty = np.clip(rng.normal(128, 6, size=(480, 640)), 0, 255).astype(np.uint8)
     assert detect_guided(detector, empty, hinted(0, (300, 200, 120, 120)), T0) is None
+
+
+def test_a_missing_track_not_found_again_is_no_miss(
+    moving: MotionSequence, detector: HaarFaceDetector
+) -> None:
+    """An occluded or departed face (its track coasts) is looked for near where it was;
+    not finding it there again asks for no whole-frame search, while the faces the hint
+    saw are still found."""
+    at = next(
+        float(t) for t in np.arange(0.0, 8.0, 0.25) if detector.detect(gray_at(moving, float(t)))
+    )
+    gray = gray_at(moving, at)
+    seen = [HintedBox(box) for box in detector.detect(gray)]
+    gone = HintedBox((0, 0, 50, 50), missing=True)  # an empty corner
+    found = detect_guided(detector, gray, Hint(0, T0, (*seen, gone)), T0)
+    assert found is not None and len(found) == len(seen)
+    assert detect_guided(detector, gray, Hint(0, T0, (*seen, HintedBox(gone.box))), T0) is None
+
+
+def test_a_coasting_track_is_hinted_as_missing_and_without_velocity() -> None:
+    tracker = CameraTracker(TrackerConfig())
+    probabilities = (0.1, 0.0, 0.0, 0.8, 0.1, 0.0, 0.0)
+    for number in range(3):
+        tracker.update([Face((100 + 10 * number, 50, 80, 80), probabilities)], T0 + number / 5)
+    (moving_box,) = tracker.hint_at(2, T0 + 0.4).boxes
+    assert not moving_box.missing and moving_box.velocity[0] > 0
+    tracker.update([], T0 + 0.6)
+    (coasting,) = tracker.hint_at(3, T0 + 0.6).boxes
+    assert coasting.missing and coasting.velocity == (0.0, 0.0)
+    decoded = Hint.decode(tracker.hint_at(3, T0 + 0.6).encode())
+    assert decoded is not None and decoded.boxes[0].missing
 
 
 def test_the_pipeline_falls_back_to_the_whole_frame_on_a_miss(
