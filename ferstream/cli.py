@@ -263,6 +263,24 @@ def track(cameras: tuple[str, ...], metrics_port: int) -> None:
 
 
 @main.command()
+@click.option("--host", default=None, help="bind address (env FERSTREAM_WEB_HOST; 127.0.0.1)")
+@click.option("--port", type=int, default=None, help="TCP port (env FERSTREAM_WEB_PORT; 8090)")
+def web(host: str | None, port: int | None) -> None:
+    """The live view: every camera's annotated frame, figures and timeline (needs
+    REDIS_URL). Beyond 127.0.0.1 it needs FERSTREAM_WEB_TOKEN(_FILE) or
+    FERSTREAM_WEB_CREDENTIALS_FILE; never pass a credential as an option."""
+    from web.server import serve
+
+    settings = _settings(web_host=host, web_port=port)
+    if not settings.redis_url:
+        raise FerStreamError("expected REDIS_URL to name the Redis server to watch, got none")
+    try:
+        serve(settings, say=click.echo)
+    except KeyboardInterrupt:
+        click.echo("stopping the live view ...", err=True)
+
+
+@main.command()
 @click.option(
     "--format",
     "form",
@@ -275,11 +293,11 @@ def track(cameras: tuple[str, ...], metrics_port: int) -> None:
     "--passwords-dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     default=None,
-    help="read each password from DIR/producer, DIR/worker, DIR/tracker, DIR/reader "
-    "(default: env PRODUCER_, WORKER_, TRACKER_ and READER_REDIS_PASSWORD)",
+    help="read each password from DIR/producer, DIR/worker, DIR/tracker, DIR/reader, "
+    "DIR/web (default: env PRODUCER_, WORKER_, TRACKER_, READER_ and WEB_REDIS_PASSWORD)",
 )
 def acl(form: str, passwords_dir: Path | None) -> None:
-    """Print the Redis ACL users producer, worker, tracker and reader (passwords hashed)."""
+    """Print the Redis ACL users producer, worker, tracker, reader and web (passwords hashed)."""
     import os
 
     from common.acl import acl_file, read_passwords, setuser_lines
@@ -303,6 +321,12 @@ def acl(form: str, passwords_dir: Path | None) -> None:
     default=None,
     help="write the final report as JSON here",
 )
+@click.option(
+    "--web/--no-web",
+    default=True,
+    show_default=True,
+    help="the live view in the browser (its URL is printed; FERSTREAM_WEB_PORT)",
+)
 def demo(
     workers: int,
     cameras: int,
@@ -311,12 +335,16 @@ def demo(
     source: str | None,
     data_dir: Path | None,
     report: Path | None,
+    web: bool,
 ) -> None:
-    """The whole pipeline locally: embedded Redis, workers, cameras, live figures."""
+    """The whole pipeline locally: embedded Redis, workers, cameras, live figures, and
+    the live view in a browser."""
     from ferstream.demo import DemoOptions, run_demo
 
     settings = _settings(concurrency=workers, data_dir=data_dir)
-    options = DemoOptions(cameras=cameras, duration=duration, fps=fps, source=source, report=report)
+    options = DemoOptions(
+        cameras=cameras, duration=duration, fps=fps, source=source, report=report, web=web
+    )
     try:
         run_demo(settings, options, say=click.echo)
     except KeyboardInterrupt:
