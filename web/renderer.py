@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 BLOCK_MS = 100
 CAMERAS_EVERY = 2.0  # seconds between looks for new cameras
 SWEEP_EVERY = 1.0  # seconds between stale checks and counter reads
+SEED_RESULTS = 50  # of a camera found, read back for its figures and first drawing
 KEPT_RESULTS = 32  # per camera, to find the result a late Tracks message is about
 TRACKS_LIVE_SECONDS = 2.0  # tracks this recent: draw from tracks, not bare results
 BACKOFF_SECONDS = (0.2, 5.0)
@@ -52,7 +53,7 @@ class CameraView:
     stats: CameraStats
     results: deque[Result] = field(default_factory=lambda: deque(maxlen=KEPT_RESULTS))
     tracks: Tracks | None = None
-    tracks_at: float = 0.0  # when the newest Tracks arrived (monotonic)
+    tracks_at: float = 0.0  # when the newest Tracks was published (unix seconds)
     dirty: bool = False  # something new to draw
     drawn: tuple[int, int] | None = None  # (result frame, tracks frame) last drawn
     drawn_at: float = 0.0  # monotonic
@@ -127,16 +128,20 @@ class Renderer:
     def _discover(self) -> None:
         members = self.connection.smembers(cameras_set(self.prefix))
         for camera_id in sorted(m.decode() for m in members):
-            if camera_id in self._views:
-                continue
-            view = CameraView(CameraStats(camera_id))
-            for feed in (RESULTS, TRACKS):
-                newest = self.connection.xrevrange(feed.key(self.prefix, camera_id), count=1)
-                self._positions[feed.key(self.prefix, camera_id)] = (
-                    bytes(newest[0][0]) if newest else b"0-0"
-                )
-            with self._lock:
-                self._views[camera_id] = view
+            if camera_id not in self._views:
+                self._start(camera_id)
+
+    def _start(self, camera_id: str) -> None:
+        """A new camera: its recent results seed its figures and its first drawing."""
+        view = CameraView(CameraStats(camera_id))
+        for feed, count in ((RESULTS, SEED_RESULTS), (TRACKS, 1)):
+            key = feed.key(self.prefix, camera_id)
+            newest = self.connection.xrevrange(key, count=count)
+            self._positions[key] = bytes(newest[0][0]) if newest else b"0-0"
+            for _entry_id, fields in reversed(newest):
+                self._take(view, feed is TRACKS, fields)
+        with self._lock:
+            self._views[camera_id] = view
 
     def _read(self, block_ms: int) -> None:
         replies = self.connection.xread(self._positions, block=block_ms, count=200)
@@ -161,7 +166,7 @@ class Renderer:
         if message is None:
             return
         if isinstance(message, Tracks):
-            view.tracks, view.tracks_at = message, time.monotonic()
+            view.tracks, view.tracks_at = message, message.published_at
         else:
             with self._lock:
                 view.stats.add(message)
@@ -192,7 +197,7 @@ class Renderer:
             if not view.dirty or interval is None or now - view.drawn_at < interval:
                 continue
             view.dirty = False
-            picked = self._pick(view, now)
+            picked = self._pick(view, self.clock())
             if picked is None or (picked[0].frame_number, _frame_of(picked[1])) == view.drawn:
                 continue
             self._draw(view, *picked)
