@@ -66,7 +66,9 @@ def test_a_tile_picture_appears_once_drawn(
 ) -> None:
     assert http.get(f"/api/cameras/{CAMERA}/latest.jpg").status_code == 404
     submit_frame(redis_conn, web_settings, CAMERA, 1)
-    assert wait_for(lambda: CAMERA in [c["camera_id"] for c in http.get("/api/cameras").json()["cameras"]])
+    assert wait_for(
+        lambda: CAMERA in [c["camera_id"] for c in http.get("/api/cameras").json()["cameras"]]
+    )
     publish(redis_conn, web_settings, CAMERA, 1)
 
     assert wait_for(lambda: http.get(f"/api/cameras/{CAMERA}/latest.jpg").status_code == 200)
@@ -116,9 +118,10 @@ def test_a_viewer_that_goes_frees_its_stream(
     submit_frame(redis_conn, web_settings, CAMERA, 1)
     publish(redis_conn, web_settings, CAMERA, 1)
     assert open_streams(http, kind) == 0
-    with httpx.Client(base_url=live.url, timeout=10.0) as viewer, viewer.stream(
-        "GET", f"/api/cameras/{CAMERA}/{path}"
-    ) as response:
+    with (
+        httpx.Client(base_url=live.url, timeout=10.0) as viewer,
+        viewer.stream("GET", f"/api/cameras/{CAMERA}/{path}") as response,
+    ):
         next(response.iter_bytes())  # it is streaming
         assert open_streams(http, kind) == 1
     assert wait_for(lambda: open_streams(http, kind) == 0, 5.0)  # the viewer went: freed

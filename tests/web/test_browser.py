@@ -132,9 +132,7 @@ def decoded(png: bytes) -> np.ndarray:
     return image.astype(np.int16)
 
 
-def test_grid_camera_page_events_and_streams_in_a_browser(
-    site: dict[str, Any], page: Page
-) -> None:
+def test_grid_camera_page_events_and_streams_in_a_browser(site: dict[str, Any], page: Page) -> None:
     url = site["url"]
     page.set_viewport_size(VIEWPORT)
 
