@@ -410,6 +410,54 @@ def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(",") if part.strip())
 
 
+@main.command("bench-web")
+@click.option("--cameras", type=int, default=20, show_default=True)
+@click.option("--fps", type=float, default=1.5, show_default=True, help="per camera")
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--grid-viewers", type=int, default=4, show_default=True)
+@click.option("--page-viewers", type=int, default=1, show_default=True)
+@click.option("--churn-viewers", type=int, default=20, show_default=True)
+@click.option(
+    "--window", type=float, default=60.0, show_default=True, help="seconds per CPU window"
+)
+@click.option("--churn-seconds", type=float, default=600.0, show_default=True)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("docs/bench-web"), show_default=True
+)
+def bench_web(
+    cameras: int,
+    fps: float,
+    workers: int,
+    grid_viewers: int,
+    page_viewers: int,
+    churn_viewers: int,
+    window: float,
+    churn_seconds: float,
+    data_dir: Path | None,
+    out: Path,
+) -> None:
+    """The live view's CPU, frame-to-page latency and memory under viewer churn."""
+    from ferstream.bench.web_bench import WebBenchOptions, run_web_bench
+    from ferstream.bench.web_report import markdown, write_report
+
+    options = WebBenchOptions(
+        cameras=cameras,
+        fps=fps,
+        workers=workers,
+        grid_viewers=grid_viewers,
+        page_viewers=page_viewers,
+        churn_viewers=churn_viewers,
+        window_seconds=window,
+        churn_seconds=churn_seconds,
+        out=out,
+    )
+    result = run_web_bench(_settings(data_dir=data_dir), options, say=click.echo)
+    md_path, json_path = write_report(result, out)
+    click.echo(markdown(result))
+    click.echo(f"wrote {md_path} and {json_path}")
+
+
 @main.command("bench-tracks")
 @click.option("--seconds", type=float, default=60.0, show_default=True, help="per sequence")
 @click.option("--rates", default="5,25", show_default=True, help="frames/s of the sequences")

@@ -154,6 +154,7 @@ async def mjpeg(
 def _part(snapshot: Snapshot) -> bytes:
     head = (
         f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(snapshot.jpeg)}\r\n"
-        f"X-Frame-Number: {snapshot.frame_number}\r\n\r\n"
+        f"X-Frame-Number: {snapshot.frame_number}\r\n"
+        f"X-Published-At: {snapshot.published_at:.6f}\r\n\r\n"
     )
     return head.encode() + snapshot.jpeg + b"\r\n"

@@ -167,7 +167,7 @@ def test_the_producer_serves_metrics_where_prometheus_looks(stack: dict[str, Any
 
 
 def test_the_live_view_listens_beyond_its_container_only_with_a_token(
-    stack: dict[str, Any],
+    stack: dict[str, Any], tmp_path: Path
 ) -> None:
     web = stack["web"]
     command = web["command"]
@@ -177,17 +177,14 @@ def test_the_live_view_listens_beyond_its_container_only_with_a_token(
     assert not any("TOKEN" in part or "PASSWORD" in part for part in command)
     assert [str(port).split("/")[0] for port in web["ports"]] == ["127.0.0.1:8090:8090"]
     assert "/healthz" in " ".join(web["healthcheck"]["test"])
-    missing = compose("-f", str(COMPOSE), "config", env_file=_env_without("WEB_TOKEN"))
+    missing = compose("-f", str(COMPOSE), "config", env_file=_env_without(tmp_path, "WEB_TOKEN"))
     assert missing.returncode != 0 and "set WEB_TOKEN in .env" in missing.stderr
 
 
-def _env_without(key: str) -> Path:
-    import tempfile
-
-    handle = tempfile.NamedTemporaryFile("w", suffix=".env", delete=False)
-    with handle:
-        handle.write("\n".join(line for line in _env_lines() if not line.startswith(key + "=")))
-    return Path(handle.name)
+def _env_without(folder: Path, key: str) -> Path:
+    path = folder / "without.env"
+    path.write_text("\n".join(line for line in _env_lines() if not line.startswith(key + "=")))
+    return path
 
 
 def test_the_camera_override_uses_the_webcam_device() -> None:

@@ -56,7 +56,9 @@ def test_loopback_addresses(host: str, loopback: bool) -> None:
 
 
 def test_a_non_local_bind_without_credentials_is_refused_with_what_to_set() -> None:
-    with pytest.raises(FerStreamError, match="FERSTREAM_WEB_TOKEN.*FERSTREAM_WEB_CREDENTIALS_FILE"):
+    with pytest.raises(
+        FerStreamError, match=r"FERSTREAM_WEB_TOKEN.*FERSTREAM_WEB_CREDENTIALS_FILE"
+    ):
         check_bind("0.0.0.0", Credentials())
     check_bind("0.0.0.0", Credentials(token=TOKEN))
     check_bind("127.0.0.1", Credentials())
