@@ -31,7 +31,7 @@ from common.results import RESULTS, TRACKS
 from common.settings import Settings
 from common.wire import Frame, Result, Tracks
 from web import drawing
-from web.demand import Demand
+from web.demand import LIVE_INTERVAL, Demand
 from web.snapshot import Snapshot
 from web.stats import CameraStats
 
@@ -200,7 +200,7 @@ class Renderer:
             picked = self._pick(view, self.clock())
             if picked is None or (picked[0].frame_number, _frame_of(picked[1])) == view.drawn:
                 continue
-            self._draw(view, *picked)
+            self._draw(view, *picked, full=interval == LIVE_INTERVAL)
             drawn += 1
         return drawn
 
@@ -215,9 +215,10 @@ class Renderer:
                     return result, tracks
         return view.results[-1], None
 
-    def _draw(self, view: CameraView, result: Result, tracks: Tracks | None) -> None:
+    def _draw(self, view: CameraView, result: Result, tracks: Tracks | None, full: bool) -> None:
+        """Draw and store; at half size when only the grid watches (``full`` False)."""
         started = time.perf_counter()
-        image = None
+        image, scale = None, 1.0
         if self.settings.keeps_latest_frame:
             raw = self.connection.get(latest_frame(self.prefix, result.camera_id))
             if raw is None:  # the producer stopped: keep the last drawing, marked
@@ -226,13 +227,13 @@ class Renderer:
                     return
             else:
                 try:
-                    image = drawing.frame_image(Frame.decode(raw))
+                    image, scale = drawing.frame_image(Frame.decode(raw), reduced=not full)
                 except FerStreamError as exc:
                     log.warning("skipping an unreadable frame of %s: %s", result.camera_id, exc)
         stale = image is None and self.settings.keeps_latest_frame
         if image is None:
             image = drawing.canvas_for(result)
-        jpeg = drawing.render(image, result, tracks, self.settings.blur_mode)
+        jpeg = drawing.render(image, scale, result, tracks, self.settings.blur_mode)
         snapshot = Snapshot(
             camera_id=result.camera_id,
             frame_number=result.frame_number,

@@ -70,7 +70,8 @@ def test_the_live_view_renders_and_serves_as_the_web_user(
             lines = events.iter_lines()
             assert any(line == "event: result" for line, _ in zip(lines, range(20), strict=False))
         with http.stream("GET", f"/api/cameras/{CAMERA}/stream.mjpg") as frames:
-            assert b"image/jpeg" in next(frames.iter_bytes())
+            chunks = frames.iter_bytes()
+            assert b"image/jpeg" in next(chunks)
         assert http.get("/api/cameras").json()["cameras"][0]["submitted"] == 1
     assert server.acl_log() == []
 

@@ -122,7 +122,8 @@ def test_a_viewer_that_goes_frees_its_stream(
         httpx.Client(base_url=live.url, timeout=10.0) as viewer,
         viewer.stream("GET", f"/api/cameras/{CAMERA}/{path}") as response,
     ):
-        next(response.iter_bytes())  # it is streaming
+        chunks = response.iter_bytes()  # held: a dropped iterator closes the response
+        next(chunks)  # it is streaming
         assert open_streams(http, kind) == 1
     assert wait_for(lambda: open_streams(http, kind) == 0, 5.0)  # the viewer went: freed
 

@@ -70,7 +70,7 @@ def test_a_watched_camera_is_drawn_once_per_new_result_with_the_analyze_colours(
     assert 0 < ttl <= settings.web_render_ttl_ms
 
 
-def test_the_grid_rate_draws_at_most_once_per_interval(
+def test_the_grid_alone_gets_half_size_drawings_at_most_once_per_interval(
     redis_conn: redis.Redis[bytes], settings: Settings
 ) -> None:
     render, demand = renderer(redis_conn, settings)
@@ -82,6 +82,11 @@ def test_the_grid_rate_draws_at_most_once_per_interval(
         publish(redis_conn, settings, CAMERA, number)
         drawn += render.step(block_ms=10)
     assert drawn == 1  # five results well within a second: one drawing
+    snap = snapshot(redis_conn, settings)
+    assert snap is not None and pixels(snap).shape == (240, 320, 3)  # a tile's: half size
+    half = pixels(snap)
+    x, y, _w, h = (v // 2 for v in BOX)
+    assert np.abs(half[y + h // 2, x].astype(int) - np.array(EMOTION_BGR[HAPPY])).max() < 40
 
 
 def test_a_gone_frame_keeps_the_last_drawing_marked_stale(
