@@ -103,7 +103,9 @@ class LiveView:
         camera_id = _camera(request)
         live = request.query_params.get("live") == "1"
         self.demand.want(camera_id, LIVE_INTERVAL if live else GRID_INTERVAL)
-        snapshot = await streams.read_snapshot(self.client, self.prefix, camera_id)
+        snapshot = await streams.read_snapshot(
+            self.client, self.prefix, camera_id, self.renderer.snapshot
+        )
         if snapshot is None:
             return PlainTextResponse("no drawing yet", status_code=404, headers=NO_STORE)
         tag = f'"{snapshot.frame_number}-{snapshot.rendered_at:.3f}"'
@@ -120,7 +122,9 @@ class LiveView:
 
     async def mjpeg(self, request: Request) -> Response:
         camera_id = _camera(request)
-        parts = streams.mjpeg(self.client, self.prefix, camera_id, self.demand, self.metrics)
+        parts = streams.mjpeg(
+            self.client, self.prefix, camera_id, self.demand, self.metrics, self.renderer.snapshot
+        )
         return StreamingResponse(
             parts,
             media_type=f"multipart/x-mixed-replace; boundary={streams.BOUNDARY}",

@@ -1,7 +1,9 @@
 """The renderer: one reader of every camera's results and tracks for the whole web
 service. It keeps each camera's figures (``web.stats``) and, for the cameras someone
 watches (``web.demand``), draws the newest result on the camera's newest frame once and
-leaves it in a short-lived key (``web.snapshot``) that every viewer reads. No worker
+leaves it in a short-lived key (``web.snapshot``) that every viewer reads (this
+process's own viewers from its copy in memory, ``snapshot``: the same bytes, no round
+trip; any other reader, such as another replica, from the key). No worker
 does any of this: the frame is the one its producer keeps (``common.keys.latest_frame``).
 
 With tracks (``ferstream track``) the drawing follows them: each new ``Tracks`` message
@@ -87,6 +89,18 @@ class Renderer:
     def cameras(self) -> list[str]:
         with self._lock:
             return sorted(self._views)
+
+    def snapshot(self, camera_id: str) -> Snapshot | None:
+        """This renderer's latest drawing of ``camera_id``, while its key would live: the
+        same bytes as ``common.keys.rendered_frame`` holds, without a round trip."""
+        view = self._views.get(camera_id)
+        found = None if view is None else view.snapshot
+        if (
+            found is None
+            or self.clock() - found.rendered_at > self.settings.web_render_ttl_ms / 1000
+        ):
+            return None
+        return found
 
     def summaries(self) -> list[dict[str, Any]]:
         """Every camera's tile figures, now."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import redis.asyncio
@@ -112,8 +112,16 @@ def _event_json(kind: str, fields: dict[bytes, bytes]) -> str | None:
 
 
 async def read_snapshot(
-    client: redis.asyncio.Redis[bytes], prefix: str, camera_id: str
+    client: redis.asyncio.Redis[bytes],
+    prefix: str,
+    camera_id: str,
+    held: Callable[[str], Snapshot | None] = lambda _camera: None,
 ) -> Snapshot | None:
+    """A camera's annotated frame: the renderer's copy in this process if it ``held`` one,
+    else the short-lived key (another renderer's)."""
+    mine = held(camera_id)
+    if mine is not None:
+        return mine
     raw = await client.get(rendered_frame(prefix, camera_id))
     if raw is None:
         return None
@@ -129,6 +137,7 @@ async def mjpeg(
     camera_id: str,
     demand: Demand,
     metrics: WebMetrics,
+    held: Callable[[str], Snapshot | None] = lambda _camera: None,
 ) -> AsyncIterator[bytes]:
     """``multipart/x-mixed-replace`` parts: each new drawing of the camera, once."""
     metrics.streams.labels(kind="mjpeg").inc()
@@ -140,7 +149,7 @@ async def mjpeg(
     try:
         while True:
             demand.want(camera_id, LIVE_INTERVAL)
-            snapshot = await read_snapshot(client, prefix, camera_id)
+            snapshot = await read_snapshot(client, prefix, camera_id, held)
             now = loop.time()
             fresh = snapshot is not None and snapshot.rendered_at != shown
             if snapshot is not None and (fresh or now - sent_at >= MJPEG_REPEAT_SECONDS):

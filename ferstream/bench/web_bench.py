@@ -1,7 +1,8 @@
 """``ferstream bench-web``: what the live view costs and how fast it is, on a real stack.
 
-A 2-worker pool serves synthetic cameras (``ferstream.cameras``) on a Redis of the run's
-own. Three phases, each measured over its own window:
+A 2-worker pool serves synthetic cameras (``ferstream.cameras.recorded_cameras``: each
+camera's few seconds of moving faces drawn once, then sent in a loop) on a Redis of the
+run's own. Three phases, each measured over its own window:
 
 1. **baseline**: the cameras and workers alone; the workers' load (their CPU seconds
    over their capacity) and Redis's CPU.
@@ -42,7 +43,7 @@ from common.settings import Settings
 from ferstream.bench.stack import broker, running_pool
 from ferstream.bench.watch import cpu_seconds, local_redis_pid, rss_bytes
 from ferstream.bench.web_viewers import Seen, run_viewers
-from ferstream.cameras import synthetic_cameras
+from ferstream.cameras import recorded_cameras
 
 MIB = 1024 * 1024
 START_SECONDS = 60.0
@@ -51,7 +52,7 @@ START_SECONDS = 60.0
 @dataclass(frozen=True)
 class WebBenchOptions:
     cameras: int = 20
-    fps: float = 1.5  # per camera
+    fps: float = 3.5  # per camera: about half of two workers' capacity
     workers: int = 2
     grid_viewers: int = 4
     page_viewers: int = 1
@@ -116,7 +117,7 @@ def run_web_bench(
             running_pool(connection, settings, options.workers, log_dir, say)
         )
         redis_pid = local_redis_pid(connection)
-        stack.enter_context(synthetic_cameras(connection, settings, cameras, options.fps, data_dir))
+        stack.enter_context(recorded_cameras(connection, settings, cameras, options.fps, data_dir))
         say(
             f"{len(cameras)} cameras at {options.fps:g} fps; "
             f"warming up {options.warmup_seconds:g} s"

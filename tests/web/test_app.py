@@ -162,3 +162,16 @@ def test_ferstream_web_refuses_a_non_local_bind_without_credentials(settings: Se
     assert done.returncode == 2
     assert "refusing to serve the live view on 0.0.0.0" in done.stderr
     assert "FERSTREAM_WEB_TOKEN" in done.stderr
+
+
+def test_a_drawing_another_renderer_left_in_redis_is_served_from_its_key(
+    http: httpx.Client, redis_conn: redis.Redis[bytes], web_settings: Settings
+) -> None:
+    from common.keys import rendered_frame
+    from web.snapshot import Snapshot
+
+    drawn = Snapshot("elsewhere", 9, time.time(), time.time(), time.time(), 0, True, b"\xff\xd8x")
+    redis_conn.set(rendered_frame(web_settings.key_prefix, "elsewhere"), drawn.encode(), px=5000)
+    picture = http.get("/api/cameras/elsewhere/latest.jpg")
+    assert picture.status_code == 200 and picture.content == b"\xff\xd8x"
+    assert picture.headers["x-frame-number"] == "9" and picture.headers["x-stale"] == "1"
