@@ -90,11 +90,20 @@ class WebBenchResult:
     def cores(self) -> int:
         return int(self.host["cores"])
 
+    @property
+    def measured_cpu(self) -> bool:
+        return self.served.seconds > 0 and self.baseline.seconds > 0
+
     def worker_load(self, window: Window) -> float:
+        if window.seconds <= 0:
+            return 0.0
         return float(window.workers / (int(self.options["workers"]) * window.seconds))
 
     def added_cpu_share(self) -> float:
-        """The web process's CPU plus Redis's increase, as a share of the host."""
+        """The web process's CPU plus Redis's increase, as a share of the host (0 when the
+        CPU windows were not run)."""
+        if not self.measured_cpu:
+            return 0.0
         redis_rate = (
             self.served.redis / self.served.seconds - self.baseline.redis / self.baseline.seconds
         )
@@ -123,19 +132,23 @@ def run_web_bench(
             f"warming up {options.warmup_seconds:g} s"
         )
         time.sleep(options.warmup_seconds)
-        baseline = _measure(
-            connection, settings, cameras, pool.pids, redis_pid, None, options.window_seconds
-        )
-        say(
-            f"baseline: workers' load {baseline.workers / (options.workers * baseline.seconds):.0%}"
-        )
+        baseline = served = Window(0.0, 0.0, 0.0)
+        seen, memory = Seen(), {}
+        if options.window_seconds > 0:
+            baseline = _measure(
+                connection, settings, cameras, pool.pids, redis_pid, None, options.window_seconds
+            )
+            load = baseline.workers / (options.workers * baseline.seconds)
+            say(f"baseline: workers' load {load:.0%}")
         with _web_process(settings) as (url, web_pid):
             time.sleep(3.0)  # the renderer finds the cameras
-            served, seen = _served(
-                connection, settings, cameras, pool.pids, redis_pid, web_pid, url, options
-            )
-            say(f"served: web process {served.web / served.seconds:.3f} CPU s/s")
-            memory = _churn(url, web_pid, cameras, options, say)
+            if options.window_seconds > 0:
+                served, seen = _served(
+                    connection, settings, cameras, pool.pids, redis_pid, web_pid, url, options
+                )
+                say(f"served: web process {served.web / served.seconds:.3f} CPU s/s")
+            if options.churn_seconds > 0:
+                memory = _churn(url, web_pid, cameras, options, say)
     frame = _percentiles(seen.frame_latencies)
     events = _percentiles(seen.event_latencies)
     return WebBenchResult(
