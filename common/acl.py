@@ -162,7 +162,8 @@ _WEB_COMMANDS = (
     "xrevrange",  # where its streams end, its recent results
     "xread",  # results and tracks as they come (the renderer, each page's events)
     "hgetall",  # counters
-    "get",  # a camera's newest frame, its annotated frame
+    "get",  # a camera's annotated frame
+    "mget",  # the newest frames of the cameras due a drawing
     "set",  # ... the annotated frame, rendered once for every viewer (PX)
 )
 

@@ -25,9 +25,9 @@ from typing import Any
 
 import redis
 
-from common.accounting import read_counts
+from common.accounting import counts_from
 from common.errors import FerStreamError
-from common.keys import cameras_set, latest_frame, rendered_frame
+from common.keys import cameras_set, counts_hash, latest_frame, rendered_frame
 from common.metrics import WebMetrics
 from common.results import RESULTS, TRACKS
 from common.settings import Settings
@@ -40,6 +40,7 @@ from web.stats import CameraStats
 log = logging.getLogger(__name__)
 
 BLOCK_MS = 100
+READ_EVERY = 0.02  # seconds between reads at the most (<= 20 ms on a frame's way)
 CAMERAS_EVERY = 2.0  # seconds between looks for new cameras
 SWEEP_EVERY = 1.0  # seconds between stale checks and counter reads
 SEED_RESULTS = 50  # of a camera found, read back for its figures and first drawing
@@ -82,7 +83,7 @@ class Renderer:
         self._lock = threading.Lock()
         self._views: dict[str, CameraView] = {}
         self._positions: dict[str, bytes] = {}  # stream key -> last id read
-        self._cameras_at = self._swept_at = float("-inf")
+        self._cameras_at = self._swept_at = self._read_at = float("-inf")
 
     # -- what the web service reads ------------------------------------------------
 
@@ -158,6 +159,10 @@ class Renderer:
             self._views[camera_id] = view
 
     def _read(self, block_ms: int) -> None:
+        wait = READ_EVERY - (time.monotonic() - self._read_at)
+        if wait > 0:  # a few results per read, not one read per result
+            time.sleep(wait)
+        self._read_at = time.monotonic()
         replies = self.connection.xread(self._positions, block=block_ms, count=200)
         for key, entries in replies or []:
             name = key.decode() if isinstance(key, bytes) else str(key)
@@ -190,7 +195,11 @@ class Renderer:
     def _sweep(self) -> None:
         """Counters for every tile; stale marks on drawings whose camera went quiet."""
         views = list(self._views.values())
-        counts = [read_counts(self.connection, self.prefix, v.stats.camera_id) for v in views]
+        with self.connection.pipeline(transaction=False) as pipeline:  # one round trip
+            for view in views:
+                pipeline.hgetall(counts_hash(self.prefix, view.stats.camera_id))
+            replies = pipeline.execute()
+        counts = [counts_from(v.stats.camera_id, r) for v, r in zip(views, replies, strict=True)]
         now = self.clock()
         with self._lock:
             for view, each in zip(views, counts, strict=True):
@@ -204,8 +213,10 @@ class Renderer:
     # -- drawing ---------------------------------------------------------------------
 
     def _draw_due(self) -> int:
-        drawn = 0
+        """Every camera due a drawing, drawn: their frames in one ``MGET``, their drawings
+        stored in one pipeline (cameras the grid alone watches fall due together)."""
         now = time.monotonic()
+        due: list[tuple[CameraView, Result, Tracks | None, bool]] = []
         for camera_id, view in list(self._views.items()):
             interval = self.demand.interval(camera_id)
             if not view.dirty or interval is None or now - view.drawn_at < interval:
@@ -214,9 +225,19 @@ class Renderer:
             picked = self._pick(view, self.clock())
             if picked is None or (picked[0].frame_number, _frame_of(picked[1])) == view.drawn:
                 continue
-            self._draw(view, *picked, full=interval == LIVE_INTERVAL)
-            drawn += 1
-        return drawn
+            due.append((view, *picked, interval == LIVE_INTERVAL))
+        if not due:
+            return 0
+        frames: list[bytes | None] = [None] * len(due)
+        if self.settings.keeps_latest_frame:
+            keys = [latest_frame(self.prefix, result.camera_id) for _, result, _, _ in due]
+            frames = self.connection.mget(keys)
+        with self.connection.pipeline(transaction=False) as pipeline:
+            for (view, result, tracks, full), raw in zip(due, frames, strict=True):
+                self._draw(pipeline, view, result, tracks, full, raw)
+                view.drawn_at = now
+            pipeline.execute()
+        return len(due)
 
     def _pick(self, view: CameraView, now: float) -> tuple[Result, Tracks | None] | None:
         """The newest result, with its frame's tracks while tracks are live."""
@@ -229,15 +250,23 @@ class Renderer:
                     return result, tracks
         return view.results[-1], None
 
-    def _draw(self, view: CameraView, result: Result, tracks: Tracks | None, full: bool) -> None:
-        """Draw and store; at half size when only the grid watches (``full`` False)."""
+    def _draw(
+        self,
+        pipeline: redis.client.Pipeline[bytes],
+        view: CameraView,
+        result: Result,
+        tracks: Tracks | None,
+        full: bool,
+        raw: bytes | None,
+    ) -> None:
+        """Draw on ``raw`` (the camera's newest frame, or None) and queue the store; at
+        half size when only the grid watches (``full`` False)."""
         started = time.perf_counter()
         image, scale = None, 1.0
         if self.settings.keeps_latest_frame:
-            raw = self.connection.get(latest_frame(self.prefix, result.camera_id))
             if raw is None:  # the producer stopped: keep the last drawing, marked
                 if view.snapshot is not None:
-                    self._mark_stale(view)
+                    self._mark_stale(view, pipeline)
                     return
             else:
                 try:
@@ -258,19 +287,27 @@ class Renderer:
             stale=stale,
             jpeg=jpeg,
         )
-        self._store(view, snapshot)
-        view.drawn, view.drawn_at = (result.frame_number, _frame_of(tracks)), time.monotonic()
+        self._store(pipeline, view, snapshot)
+        view.drawn = (result.frame_number, _frame_of(tracks))
         self.metrics.renders.labels(camera=result.camera_id).inc()
         self.metrics.render_seconds.observe(time.perf_counter() - started)
 
-    def _mark_stale(self, view: CameraView) -> None:
+    def _mark_stale(
+        self, view: CameraView, pipeline: redis.client.Pipeline[bytes] | None = None
+    ) -> None:
         assert view.snapshot is not None
         if not view.snapshot.stale:
-            self._store(view, view.snapshot.marked_stale(drawing.mark_stale(view.snapshot.jpeg)))
+            marked = view.snapshot.marked_stale(drawing.mark_stale(view.snapshot.jpeg))
+            self._store(pipeline or self.connection, view, marked)
 
-    def _store(self, view: CameraView, snapshot: Snapshot) -> None:
+    def _store(
+        self,
+        target: redis.Redis[bytes] | redis.client.Pipeline[bytes],
+        view: CameraView,
+        snapshot: Snapshot,
+    ) -> None:
         key = rendered_frame(self.prefix, snapshot.camera_id)
-        self.connection.set(key, snapshot.encode(), px=self.settings.web_render_ttl_ms)
+        target.set(key, snapshot.encode(), px=self.settings.web_render_ttl_ms)
         view.snapshot = snapshot
 
 

@@ -6,8 +6,9 @@ run's own. Three phases, each measured over its own window:
 
 1. **baseline**: the cameras and workers alone; the workers' load (their CPU seconds
    over their capacity) and Redis's CPU.
-2. **served**: ``ferstream web`` (its own process: app and renderer) with viewers, by
-   default 4 on the grid and 1 on a camera page (5 viewers of 20 cameras). The CPU it
+2. **served**: ``ferstream web`` (its own process: app and renderer) with viewers (in a
+   process of their own, as browsers are), by default 4 on the grid and 1 on a camera
+   page (5 viewers of 20 cameras). The CPU it
    adds: the web process's CPU seconds plus Redis's increase over the baseline, as a
    share of the host's capacity (cores x window); and frame-to-page latency: an MJPEG
    part's arrival minus its result's publication (and the same for SSE events).
@@ -18,7 +19,6 @@ run's own. Three phases, each measured over its own window:
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -42,7 +42,7 @@ from common.errors import FerStreamError
 from common.settings import Settings
 from ferstream.bench.stack import broker, running_pool
 from ferstream.bench.watch import cpu_seconds, local_redis_pid, rss_bytes
-from ferstream.bench.web_viewers import Seen, run_viewers
+from ferstream.bench.web_viewers import Seen, in_own_process
 from ferstream.cameras import recorded_cameras
 
 MIB = 1024 * 1024
@@ -180,19 +180,13 @@ def _served(
     holder: dict[str, Seen] = {}
 
     def view() -> None:
-        holder["seen"] = asyncio.run(
-            run_viewers(
-                url,
-                options.window_seconds + 2.0,
-                cameras,
-                options.grid_viewers,
-                options.page_viewers,
-            )
+        holder["seen"] = in_own_process(
+            url, options.window_seconds + 3.0, cameras, options.grid_viewers, options.page_viewers
         )
 
     viewers = threading.Thread(target=view, daemon=True)
     viewers.start()
-    time.sleep(1.0)  # every viewer connected
+    time.sleep(2.0)  # the viewers' process started, every viewer connected
     window = _measure(
         connection, settings, cameras, pids, redis_pid, web_pid, options.window_seconds
     )
@@ -300,9 +294,7 @@ def _churn(
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     say(f"churn: {options.churn_viewers} viewers coming and going for {options.churn_seconds:g} s")
-    seen = asyncio.run(
-        run_viewers(url, options.churn_seconds, cameras, 0, 0, options.churn_viewers, seed=1)
-    )
+    seen = in_own_process(url, options.churn_seconds, cameras, 0, 0, options.churn_viewers, 1)
     time.sleep(2.0)
     done.set()
     watcher.join(timeout=5.0)

@@ -9,6 +9,8 @@ import asyncio
 import contextlib
 import json
 import random
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -179,3 +181,39 @@ async def run_viewers(
     for client in clients:
         await client.aclose()
     return seen
+
+
+def in_own_process(
+    url: str,
+    seconds: float,
+    cameras: list[str],
+    grids: int,
+    pages: int,
+    churners: int = 0,
+    seed: int = 0,
+) -> Seen:
+    """``run_viewers`` in a process of its own (as browsers are), so that the viewers
+    share no interpreter with the bench's cameras; what they saw, back as JSON."""
+    job = {"url": url, "seconds": seconds, "cameras": cameras, "grids": grids,
+           "pages": pages, "churners": churners, "seed": seed}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "ferstream.bench.web_viewers", json.dumps(job)],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120.0,
+        check=True,
+    )
+    return Seen(**json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    job = json.loads(sys.argv[1])
+    seen = asyncio.run(
+        run_viewers(job["url"], job["seconds"], job["cameras"], job["grids"], job["pages"],
+                    job["churners"], job["seed"])
+    )  # fmt: skip
+    print(json.dumps(vars(seen)))
+
+
+if __name__ == "__main__":
+    main()
