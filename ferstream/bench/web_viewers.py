@@ -93,7 +93,7 @@ async def churn(
 async def _mjpeg(
     client: httpx.AsyncClient, camera: str, stop: asyncio.Event, seen: Seen, record: bool
 ) -> None:
-    buffer = b""
+    buffer, last_frame = b"", None
     async with client.stream("GET", f"/api/cameras/{camera}/stream.mjpg") as response:
         async for chunk in response.aiter_bytes():
             arrived = time.time()
@@ -108,8 +108,11 @@ async def _mjpeg(
                     break
                 buffer = buffer[head_end + 4 + length + 2 :]
                 seen.pictures += 1
-                if record and "x-published-at" in headers:
+                frame = headers.get("x-frame-number")
+                if record and frame != last_frame and "x-published-at" in headers:
+                    # a new frame; the stream's keep-alive repeats of the last one are not
                     seen.frame_latencies.append(arrived - float(headers["x-published-at"]))
+                last_frame = frame
             if stop.is_set():
                 return
 
