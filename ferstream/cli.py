@@ -412,7 +412,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 @main.command("bench-web")
 @click.option("--cameras", type=int, default=20, show_default=True)
-@click.option("--fps", type=float, default=3.5, show_default=True, help="per camera")
+@click.option("--fps", type=float, default=4.2, show_default=True, help="per camera")
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--grid-viewers", type=int, default=4, show_default=True)
 @click.option("--page-viewers", type=int, default=1, show_default=True)

@@ -52,7 +52,7 @@ START_SECONDS = 60.0
 @dataclass(frozen=True)
 class WebBenchOptions:
     cameras: int = 20
-    fps: float = 3.5  # per camera: about half of two workers' capacity
+    fps: float = 4.2  # per camera: about half of two workers' capacity
     workers: int = 2
     grid_viewers: int = 4
     page_viewers: int = 1
