@@ -21,6 +21,7 @@ COPY worker/ worker/
 COPY tracking/ tracking/
 COPY training/ training/
 COPY ferstream/ ferstream/
+COPY web/ web/
 RUN pip install . && rm -rf /src
 
 WORKDIR /app
@@ -32,6 +33,6 @@ USER ferstream
 RUN ferstream export
 
 # 9100: a worker pool's metrics (FERSTREAM_METRICS_PORT); 9101: a producer's (--metrics-port);
-# 9102: the track service's (ferstream track --metrics-port)
-EXPOSE 9100 9101 9102
+# 9102: the track service's (ferstream track --metrics-port); 8090: the live view (ferstream web)
+EXPOSE 9100 9101 9102 8090
 CMD ["ferstream", "worker"]

@@ -52,7 +52,11 @@ class CameraCounts:
 
 def read_counts(connection: redis.Redis[bytes], prefix: str, camera_id: str) -> CameraCounts:
     """One camera's counters as they stand now."""
-    raw = connection.hgetall(counts_hash(prefix, camera_id))
+    return counts_from(camera_id, connection.hgetall(counts_hash(prefix, camera_id)))
+
+
+def counts_from(camera_id: str, raw: dict[bytes, bytes]) -> CameraCounts:
+    """A camera's counters from its hash's fields (as ``HGETALL`` returns them)."""
     values = {key.decode(): int(value) for key, value in raw.items()}
     return CameraCounts(
         camera_id=camera_id,

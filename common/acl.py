@@ -13,13 +13,16 @@
                hints and its leases (taken, renewed and given back by Lua scripts)
     reader     results, aggregate and tracks streams and channels, counters, pending
                lists, the camera set: read only
+    web        the live view (``ferstream web``): reads results and tracks streams,
+               counters, the camera set and the cameras' newest frames; writes only
+               the annotated frames it renders (short-lived keys, ``SET PX``)
 
 Every rule is derived from what the role's real processes send (``tests/security``
 runs each under its user and checks that Redis's ACL log stays empty), and key
 patterns follow the ``Settings`` (queue name, key prefix). Write-only key patterns
-(``%W~``) let a producer write frame jobs it can never read back (it may read the
-queue's job ids, which its trim script needs), and a worker append results it cannot
-read. ``rules`` gives one role's rules; ``setuser_lines`` and
+(``%W~``) let a producer write frame jobs and its cameras' newest frames it can never
+read back (it may read the queue's job ids, which its trim script needs), and a worker
+append results it cannot read. ``rules`` gives one role's rules; ``setuser_lines`` and
 ``acl_file`` render them with a password hash (``#<sha256>``), never the password.
 """
 
@@ -33,8 +36,8 @@ from pathlib import Path
 from common.errors import FerStreamError
 from common.settings import Settings
 
-PRODUCER, WORKER, TRACKER, READER = "producer", "worker", "tracker", "reader"
-ROLES = (PRODUCER, WORKER, TRACKER, READER)
+PRODUCER, WORKER, TRACKER, READER, WEB = "producer", "worker", "tracker", "reader", "web"
+ROLES = (PRODUCER, WORKER, TRACKER, READER, WEB)
 
 # What every client may send: a PING checks a new connection; SELECT picks the URL's
 # database (key patterns hold in every database). The project's clients do not send
@@ -69,6 +72,7 @@ _PRODUCER_COMMANDS = (
     "del",  # the trim: that frame's job
     "exists",  # the trim and the full camera's look: a pending frame whose job expired
     "lrange",  # ... the full camera's pending ids (drop_new, block)
+    "set",  # the camera's newest frame, short-lived (PX), for the live view
 )
 
 _WORKER_COMMANDS = (
@@ -151,6 +155,19 @@ _READER_COMMANDS = (
 )
 
 
+_WEB_COMMANDS = (
+    *_CONNECTION,
+    "smembers",  # the cameras
+    "xrange",  # a camera's timeline
+    "xrevrange",  # where its streams end, its recent results
+    "xread",  # results and tracks as they come (the renderer, each page's events)
+    "hgetall",  # counters
+    "get",  # a camera's annotated frame
+    "mget",  # the newest frames of the cameras due a drawing
+    "set",  # ... the annotated frame, rendered once for every viewer (PX)
+)
+
+
 @dataclass(frozen=True)
 class AclUser:
     """One Redis user: the commands it may send, the keys and channels it may touch."""
@@ -175,7 +192,7 @@ class AclUser:
 
 
 def acl_users(settings: Settings) -> list[AclUser]:
-    """The four users for ``settings``' queue name and key prefix."""
+    """The five users for ``settings``' queue name and key prefix."""
     prefix, queue = settings.key_prefix, settings.queue_name
     bookkeeping = (f"%RW~{prefix}:counts:*", f"%RW~{prefix}:pending:*")
     return [
@@ -189,6 +206,7 @@ def acl_users(settings: Settings) -> list[AclUser]:
                 "%W~rq:queues",
                 f"%W~{prefix}:cameras",
                 *bookkeeping,
+                f"%W~{prefix}:frame:*",
             ),
             (),
         ),
@@ -234,6 +252,19 @@ def acl_users(settings: Settings) -> list[AclUser]:
             ),
             (f"{prefix}:results:*", f"{prefix}:tracks:*", f"{prefix}:aggregates:*"),
         ),
+        AclUser(
+            WEB,
+            _WEB_COMMANDS,
+            (
+                f"%R~{prefix}:stream:*",
+                f"%R~{prefix}:trackstream:*",
+                f"%R~{prefix}:counts:*",
+                f"%R~{prefix}:cameras",
+                f"%R~{prefix}:frame:*",
+                f"~{prefix}:rendered:*",
+            ),
+            (),
+        ),
     ]
 
 
@@ -255,7 +286,7 @@ def password_hash(password: str) -> str:
 
 
 def setuser_lines(settings: Settings, passwords: Mapping[str, str]) -> list[str]:
-    """``ACL SETUSER`` commands (for ``redis-cli``) making the three users."""
+    """``ACL SETUSER`` commands (for ``redis-cli``) making the role users."""
     return [f"ACL SETUSER {line}" for line in _user_lines(settings, passwords)]
 
 

@@ -142,3 +142,11 @@ DEFAULT_AGGREGATE_MIN_FACES = 5
 # Annotated outputs (ferstream analyze): "off", "blur" or "pixelate" each face under its
 # box and label ("": off, strict: blur).
 DEFAULT_BLUR_FACES = ""
+# The live view (ferstream web, issue 16). A producer keeps its camera's newest frame in
+# one short-lived key for the renderer (0: off; never under strict privacy).
+DEFAULT_LATEST_FRAME_TTL_MS = 3000
+DEFAULT_WEB_HOST = "127.0.0.1"  # anonymous access only here; any other needs credentials
+DEFAULT_WEB_PORT = 8090
+DEFAULT_WEB_TIMELINE_MINUTES = 5  # the camera page's emotion timeline
+DEFAULT_WEB_RENDER_TTL_MS = 60_000  # an annotated frame outlives its frame, marked stale
+DEFAULT_WEB_STALE_SECONDS = 3.0  # no new result this long: the drawing is marked stale

@@ -70,3 +70,15 @@ def window_hash(prefix: str, camera_id: str, start: int) -> str:
 def windows_set(prefix: str, camera_id: str) -> str:
     """Sorted set of the start times of a camera's open windows (score: the start)."""
     return f"{prefix}:windows:{camera_id}"
+
+
+def latest_frame(prefix: str, camera_id: str) -> str:
+    """A camera's newest encoded ``Frame``, short-lived (written by its producer, never
+    under strict privacy), for the live view's renderer."""
+    return f"{prefix}:frame:{camera_id}"
+
+
+def rendered_frame(prefix: str, camera_id: str) -> str:
+    """A camera's latest annotated frame (a ``web.snapshot.Snapshot``), short-lived,
+    rendered once by the live view for all its viewers."""
+    return f"{prefix}:rendered:{camera_id}"

@@ -343,6 +343,60 @@ class TrackMetrics:
         )
 
 
+WEB_STREAMS = ("events", "mjpeg")  # the live view's long-lived responses
+
+
+@dataclass(frozen=True)
+class WebMetrics:
+    """What the live view (``ferstream web``) counts: its open streams and its renders."""
+
+    open_streams: Gauge
+    streams: Counter
+    renders: Counter
+    render_seconds: Histogram
+    refused: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = REGISTRY) -> WebMetrics:
+        """Declare the live view's metrics on ``registry``."""
+        kind = ("kind",)
+        metrics = cls(
+            open_streams=Gauge(
+                "ferstream_web_open_streams",
+                "Responses the live view is streaming now (events: SSE, mjpeg: frames).",
+                kind,
+                registry=registry,
+            ),
+            streams=Counter(
+                "ferstream_web_streams_total",
+                "Streaming responses the live view has opened.",
+                kind,
+                registry=registry,
+            ),
+            renders=Counter(
+                "ferstream_web_renders_total",
+                "Annotated frames rendered (once per new result of a watched camera).",
+                ("camera",),
+                registry=registry,
+            ),
+            render_seconds=Histogram(
+                "ferstream_web_render_seconds",
+                "Time to draw and encode one annotated frame.",
+                buckets=STAGE_BUCKETS,
+                registry=registry,
+            ),
+            refused=Counter(
+                "ferstream_web_unauthorized_total",
+                "Requests refused for missing or wrong credentials (401).",
+                registry=registry,
+            ),
+        )
+        for each in WEB_STREAMS:  # both series exist from the start, at 0
+            metrics.open_streams.labels(kind=each)
+            metrics.streams.labels(kind=each)
+        return metrics
+
+
 class PoolView(Protocol):
     """What ``BrokerCollector`` reads from a worker pool."""
 

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import redis
+import redis.asyncio
 
 from common.errors import BrokerUnavailable, FerStreamError
 from common.settings import Settings
@@ -152,6 +153,20 @@ class RedisAccess:
         It does not name its library to the server (CLIENT SETINFO, Redis 7.2): the
         ACL users need not be allowed that command, which Redis 7.0 does not know.
         """
+        try:
+            client: redis.Redis[bytes] = redis.Redis.from_url(self.url, **self._options(options))
+        except ValueError as exc:
+            raise self._bad_url(exc) from None
+        return client
+
+    def async_client(self, **options: Any) -> redis.asyncio.Redis[bytes]:
+        """An asyncio client (not yet connected) for this access, as ``client`` makes."""
+        try:
+            return redis.asyncio.Redis.from_url(self.url, **self._options(options))
+        except ValueError as exc:
+            raise self._bad_url(exc) from None
+
+    def _options(self, options: dict[str, Any]) -> dict[str, Any]:
         options = {**_NO_CLIENT_SETINFO, **options}
         if self.username is not None:
             options["username"] = self.username
@@ -159,14 +174,13 @@ class RedisAccess:
             options["password"] = self.password
         if self.uses_tls:
             options.update(self.tls.client_options())
-        try:
-            client: redis.Redis[bytes] = redis.Redis.from_url(self.url, **options)
-        except ValueError as exc:
-            raise BrokerUnavailable(
-                f"cannot reach Redis at {self.where}: expected a redis://, rediss:// or "
-                f"unix:// URL ({self.scrub(str(exc))})"
-            ) from None
-        return client
+        return options
+
+    def _bad_url(self, exc: ValueError) -> BrokerUnavailable:
+        return BrokerUnavailable(
+            f"cannot reach Redis at {self.where}: expected a redis://, rediss:// or "
+            f"unix:// URL ({self.scrub(str(exc))})"
+        )
 
 
 def _password(settings: Settings) -> str | None:

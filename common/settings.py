@@ -93,6 +93,17 @@ class Settings:
     aggregate_window: int = defaults.DEFAULT_AGGREGATE_WINDOW_SECONDS
     aggregate_min_faces: int = defaults.DEFAULT_AGGREGATE_MIN_FACES
     blur_faces: str = defaults.DEFAULT_BLUR_FACES  # "": as the mode says
+    # the live view (ferstream web): a producer's newest-frame key, the web service's
+    # address and credentials (from the environment or files, never argv)
+    latest_frame_ttl_ms: int = defaults.DEFAULT_LATEST_FRAME_TTL_MS  # 0: off
+    web_host: str = defaults.DEFAULT_WEB_HOST
+    web_port: int = defaults.DEFAULT_WEB_PORT
+    web_token: str | None = dataclasses.field(default=None, repr=False)
+    web_token_file: Path | None = None
+    web_credentials_file: Path | None = None  # lines of user:password (basic auth)
+    web_timeline_minutes: int = defaults.DEFAULT_WEB_TIMELINE_MINUTES
+    web_render_ttl_ms: int = defaults.DEFAULT_WEB_RENDER_TTL_MS
+    web_stale_seconds: float = defaults.DEFAULT_WEB_STALE_SECONDS
 
     def __post_init__(self) -> None:
         positive = (
@@ -110,6 +121,9 @@ class Settings:
             "track_reorder_window",
             "tracks_stream_maxlen",
             "track_hint_ttl_ms",
+            "web_timeline_minutes",
+            "web_render_ttl_ms",
+            "web_stale_seconds",
         )
         if self.abandon_after_seconds < 3:
             raise FerStreamError(
@@ -148,11 +162,16 @@ class Settings:
                 f"setting batch_max_wait must be in [0, max_frame_age={self.max_frame_age}), "
                 f"got {self.batch_max_wait!r}"
             )
+        if self.latest_frame_ttl_ms < 0:
+            raise FerStreamError(
+                "setting latest_frame_ttl_ms must be >= 0 (0: off), "
+                f"got {self.latest_frame_ttl_ms!r}"
+            )
         if self.redis_password is not None and self.redis_password_file is not None:
             raise FerStreamError(
                 "expected FERSTREAM_REDIS_PASSWORD or FERSTREAM_REDIS_PASSWORD_FILE, got both"
             )
-        for name in ("metrics_port", "producer_metrics_port"):
+        for name in ("metrics_port", "producer_metrics_port", "web_port"):
             if not 0 <= getattr(self, name) <= 65535:
                 raise FerStreamError(
                     f"setting {name} must be a TCP port 0..65535 (0: off), "
@@ -195,6 +214,12 @@ class Settings:
     def blur_mode(self) -> str:
         """How annotated outputs hide faces: ``off``, ``blur`` or ``pixelate``."""
         return self.blur_faces or ("blur" if self.strict else "off")
+
+    @property
+    def keeps_latest_frame(self) -> bool:
+        """Whether producers keep their camera's newest frame for the live view (never
+        under strict privacy: no frame may outlive its job)."""
+        return self.latest_frame_ttl_ms > 0 and not self.strict
 
     @property
     def aggregating(self) -> bool:

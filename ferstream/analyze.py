@@ -25,6 +25,7 @@ import redis
 from common.accounting import read_counts
 from common.defaults import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_FRAME_SIDE
 from common.errors import FerStreamError
+from common.palette import EMOTION_BGR, UNCERTAIN_BGR
 from common.results import follow
 from common.settings import Settings
 from common.wire import EMOTIONS, Result
@@ -35,20 +36,10 @@ from tracking.offline import track_video
 from tracking.service import tracker_config
 from tracking.tracker import TrackState
 
-# BGR per emotion, dark enough for white label text: angry red, disgust green, fear purple,
-# happy amber, neutral grey, sad blue, surprise orange
-COLOURS = [
-    (0, 0, 220),
-    (0, 128, 0),
-    (128, 0, 128),
-    (0, 140, 200),
-    (100, 100, 100),
-    (200, 0, 0),
-    (0, 100, 230),
-]
+COLOURS = list(EMOTION_BGR)  # one colour per emotion (common.palette)
 WAIT_SECONDS = 60.0
 DEFAULT_FPS = 25.0  # for a file that does not say
-UNCERTAIN_COLOUR = (90, 90, 90)
+UNCERTAIN_COLOUR = UNCERTAIN_BGR
 
 
 @dataclass(frozen=True)

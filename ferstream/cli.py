@@ -263,6 +263,24 @@ def track(cameras: tuple[str, ...], metrics_port: int) -> None:
 
 
 @main.command()
+@click.option("--host", default=None, help="bind address (env FERSTREAM_WEB_HOST; 127.0.0.1)")
+@click.option("--port", type=int, default=None, help="TCP port (env FERSTREAM_WEB_PORT; 8090)")
+def web(host: str | None, port: int | None) -> None:
+    """The live view: every camera's annotated frame, figures and timeline (needs
+    REDIS_URL). Beyond 127.0.0.1 it needs FERSTREAM_WEB_TOKEN(_FILE) or
+    FERSTREAM_WEB_CREDENTIALS_FILE; never pass a credential as an option."""
+    from web.server import serve
+
+    settings = _settings(web_host=host, web_port=port)
+    if not settings.redis_url:
+        raise FerStreamError("expected REDIS_URL to name the Redis server to watch, got none")
+    try:
+        serve(settings, say=click.echo)
+    except KeyboardInterrupt:
+        click.echo("stopping the live view ...", err=True)
+
+
+@main.command()
 @click.option(
     "--format",
     "form",
@@ -275,11 +293,11 @@ def track(cameras: tuple[str, ...], metrics_port: int) -> None:
     "--passwords-dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     default=None,
-    help="read each password from DIR/producer, DIR/worker, DIR/tracker, DIR/reader "
-    "(default: env PRODUCER_, WORKER_, TRACKER_ and READER_REDIS_PASSWORD)",
+    help="read each password from DIR/producer, DIR/worker, DIR/tracker, DIR/reader, "
+    "DIR/web (default: env PRODUCER_, WORKER_, TRACKER_, READER_ and WEB_REDIS_PASSWORD)",
 )
 def acl(form: str, passwords_dir: Path | None) -> None:
-    """Print the Redis ACL users producer, worker, tracker and reader (passwords hashed)."""
+    """Print the Redis ACL users producer, worker, tracker, reader and web (passwords hashed)."""
     import os
 
     from common.acl import acl_file, read_passwords, setuser_lines
@@ -303,6 +321,12 @@ def acl(form: str, passwords_dir: Path | None) -> None:
     default=None,
     help="write the final report as JSON here",
 )
+@click.option(
+    "--web/--no-web",
+    default=True,
+    show_default=True,
+    help="the live view in the browser (its URL is printed; FERSTREAM_WEB_PORT)",
+)
 def demo(
     workers: int,
     cameras: int,
@@ -311,12 +335,16 @@ def demo(
     source: str | None,
     data_dir: Path | None,
     report: Path | None,
+    web: bool,
 ) -> None:
-    """The whole pipeline locally: embedded Redis, workers, cameras, live figures."""
+    """The whole pipeline locally: embedded Redis, workers, cameras, live figures, and
+    the live view in a browser."""
     from ferstream.demo import DemoOptions, run_demo
 
     settings = _settings(concurrency=workers, data_dir=data_dir)
-    options = DemoOptions(cameras=cameras, duration=duration, fps=fps, source=source, report=report)
+    options = DemoOptions(
+        cameras=cameras, duration=duration, fps=fps, source=source, report=report, web=web
+    )
     try:
         run_demo(settings, options, say=click.echo)
     except KeyboardInterrupt:
@@ -380,6 +408,54 @@ def _floats(text: str) -> tuple[float, ...]:
 
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(",") if part.strip())
+
+
+@main.command("bench-web")
+@click.option("--cameras", type=int, default=20, show_default=True)
+@click.option("--fps", type=float, default=4.2, show_default=True, help="per camera")
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--grid-viewers", type=int, default=4, show_default=True)
+@click.option("--page-viewers", type=int, default=1, show_default=True)
+@click.option("--churn-viewers", type=int, default=20, show_default=True)
+@click.option(
+    "--window", type=float, default=60.0, show_default=True, help="seconds per CPU window"
+)
+@click.option("--churn-seconds", type=float, default=600.0, show_default=True)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("docs/bench-web"), show_default=True
+)
+def bench_web(
+    cameras: int,
+    fps: float,
+    workers: int,
+    grid_viewers: int,
+    page_viewers: int,
+    churn_viewers: int,
+    window: float,
+    churn_seconds: float,
+    data_dir: Path | None,
+    out: Path,
+) -> None:
+    """The live view's CPU, frame-to-page latency and memory under viewer churn."""
+    from ferstream.bench.web_bench import WebBenchOptions, run_web_bench
+    from ferstream.bench.web_report import markdown, write_report
+
+    options = WebBenchOptions(
+        cameras=cameras,
+        fps=fps,
+        workers=workers,
+        grid_viewers=grid_viewers,
+        page_viewers=page_viewers,
+        churn_viewers=churn_viewers,
+        window_seconds=window,
+        churn_seconds=churn_seconds,
+        out=out,
+    )
+    result = run_web_bench(_settings(data_dir=data_dir), options, say=click.echo)
+    md_path, json_path = write_report(result, out)
+    click.echo(markdown(result))
+    click.echo(f"wrote {md_path} and {json_path}")
 
 
 @main.command("bench-tracks")

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ class DemoOptions:
     jpeg_quality: int = DEFAULT_JPEG_QUALITY
     max_side: int = DEFAULT_MAX_FRAME_SIDE
     report: Path | None = None
+    web: bool = True  # the live view (ferstream web) beside it, its URL printed
 
 
 def run_demo(
@@ -63,12 +65,26 @@ def run_demo(
     except SourceError as exc:
         hint = "" if options.source else " (--data-dir or FERSTREAM_DATA_DIR; README: Data)"
         raise SourceError(f"{exc}{hint}") from exc
-    with local_stack(settings, settings.concurrency, say) as local:
+    with local_stack(settings, settings.concurrency, say) as local, ExitStack() as stack:
+        if options.web:
+            _start_web(stack, local.settings, say)
         report = _run_cameras(local.connection, local.settings, options, say)
     if options.report:
         options.report.parent.mkdir(parents=True, exist_ok=True)
         options.report.write_text(json.dumps(report, indent=2))
     return report
+
+
+def _start_web(stack: ExitStack, settings: Settings, say: Callable[[str], None]) -> None:
+    """The live view in this process, on the embedded Redis; a taken port only warns."""
+    from web.server import background
+
+    try:
+        service = stack.enter_context(background(settings))
+    except FerStreamError as exc:
+        say(f"no live view: {exc}")
+        return
+    say(f"live view: open {service.url} in a browser (--no-web: off)")
 
 
 def _run_cameras(

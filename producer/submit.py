@@ -10,7 +10,7 @@ from common import retention
 from common.accounting import SUBMITTED, count
 from common.connection import denied
 from common.errors import BrokerUnavailable
-from common.keys import cameras_set, counts_hash
+from common.keys import cameras_set, counts_hash, latest_frame
 from common.metrics import ProducerMetrics, producer_metrics
 from common.rqjob import PROCESS_FRAME, FrameJob
 from common.serializer import MsgpackSerializer
@@ -105,9 +105,10 @@ class FrameSubmitter:
                 self._count_refused(frame.camera_id)
                 return None
             pipeline = self.connection.pipeline()
+            payload = frame.encode()
             job = self.queue.enqueue_call(
                 PROCESS_FRAME,
-                args=(frame.encode(),),
+                args=(payload,),
                 ttl=settings.queued_job_ttl,
                 result_ttl=settings.job_result_ttl,
                 failure_ttl=settings.job_failure_ttl,
@@ -116,6 +117,7 @@ class FrameSubmitter:
             )
             self._count_submitted(pipeline, frame.camera_id)
             self.bound.track(pipeline, frame.camera_id, job.id)
+            self._keep_latest(pipeline, frame.camera_id, payload)
             pipeline.execute()
         except redis.exceptions.NoPermissionError as exc:  # this producer's ACL: no frame will pass
             raise denied(exc, self.connection) from None
@@ -127,6 +129,15 @@ class FrameSubmitter:
             ) from exc
         self.metrics.frames_submitted.labels(camera=frame.camera_id).inc()
         return str(job.id)
+
+    def _keep_latest(
+        self, pipeline: redis.client.Pipeline[bytes], camera_id: str, payload: bytes
+    ) -> None:
+        """Queue: the camera's newest frame in its one short-lived key, for the live view's
+        renderer (``ferstream web``); never under strict privacy."""
+        if self.settings.keeps_latest_frame:
+            key = latest_frame(self.settings.key_prefix, camera_id)
+            pipeline.set(key, payload, px=self.settings.latest_frame_ttl_ms)
 
     def _count_refused(self, camera_id: str) -> None:
         """A frame the overflow policy turned away: submitted, and dropped as queue_full."""

@@ -20,8 +20,13 @@ def test_a_short_demo_reports_settled_counts(
     said: list[str] = []
     options = DemoOptions(cameras=1, duration=6.0, fps=3.0, report=tmp_path / "report.json")
 
+    from tests.web.conftest import free_port
+
+    port = free_port()
     report = run_demo(
-        settings.with_changes(concurrency=1, data_dir=fer_data_dir), options, say=said.append
+        settings.with_changes(concurrency=1, data_dir=fer_data_dir, web_port=port),
+        options,
+        say=said.append,
     )
 
     counts = report["cameras"]["cam0"]
@@ -39,6 +44,7 @@ def test_a_short_demo_reports_settled_counts(
     assert any("ferstream demo report" in line for line in said)
     assert any("cam0: submitted" in line for line in said)
     assert any("\ntracks " in line for line in said)
+    assert f"live view: open http://127.0.0.1:{port}/ in a browser (--no-web: off)" in said
 
 
 def test_missing_data_fails_at_once_with_a_hint_and_starts_nothing(

@@ -30,6 +30,7 @@ CLIENTS = {
     "producer": "producer",
     "tracks": "tracker",
     "results": "reader",
+    "web": "web",
 }  # service: user
 ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = REPO / "Dockerfile"
@@ -72,7 +73,8 @@ def test_compose_files_are_valid() -> None:
 def test_the_stack_has_every_service_and_rq_dashboard_is_optional(stack: dict[str, Any]) -> None:
     default = {name for name, service in stack.items() if not service.get("profiles")}
     assert default == {
-        *("redis", "worker", "producer", "tracks", "prometheus", "grafana", "redis-exporter")
+        *("redis", "worker", "producer", "tracks", "web", "prometheus", "grafana"),
+        "redis-exporter",
     }
     assert stack["rq-dashboard"]["profiles"] == ["tools"]  # started with `--profile tools`
     assert "rq-dashboard" in resolved(COMPOSE, profile="tools")["services"]
@@ -133,7 +135,7 @@ def test_nothing_is_published_beyond_localhost(stack: dict[str, Any]) -> None:
     published = {
         name: service.get("ports", []) for name, service in stack.items() if service.get("ports")
     }
-    assert set(published) == {"redis", "prometheus", "grafana", "rq-dashboard"}
+    assert set(published) == {"redis", "prometheus", "grafana", "web", "rq-dashboard"}
     for name, ports in published.items():
         for port in ports:
             text = port if isinstance(port, str) else f"{port.get('host_ip')}:{port}"
@@ -162,6 +164,27 @@ def test_the_producer_serves_metrics_where_prometheus_looks(stack: dict[str, Any
     assert "--source" not in command  # a stream URL may carry a password: never in argv
     assert producer["environment"]["FERSTREAM_SOURCE"] == "motion:/data/fer2013"
     assert producer["expose"] == ["9101"]
+
+
+def test_the_live_view_listens_beyond_its_container_only_with_a_token(
+    stack: dict[str, Any], tmp_path: Path
+) -> None:
+    web = stack["web"]
+    command = web["command"]
+    assert command[:2] == ["ferstream", "web"]
+    assert command[command.index("--host") + 1] == "0.0.0.0"  # hence credentials, below
+    assert web["environment"]["FERSTREAM_WEB_TOKEN"] == env_example()["WEB_TOKEN"]
+    assert not any("TOKEN" in part or "PASSWORD" in part for part in command)
+    assert [str(port).split("/")[0] for port in web["ports"]] == ["127.0.0.1:8090:8090"]
+    assert "/healthz" in " ".join(web["healthcheck"]["test"])
+    missing = compose("-f", str(COMPOSE), "config", env_file=_env_without(tmp_path, "WEB_TOKEN"))
+    assert missing.returncode != 0 and "set WEB_TOKEN in .env" in missing.stderr
+
+
+def _env_without(folder: Path, key: str) -> Path:
+    path = folder / "without.env"
+    path.write_text("\n".join(line for line in _env_lines() if not line.startswith(key + "=")))
+    return path
 
 
 def test_the_camera_override_uses_the_webcam_device() -> None:
@@ -208,7 +231,7 @@ def test_the_dockerfile_installs_like_the_readme_runs_as_non_root_with_the_model
 def test_the_env_example_holds_placeholders_only() -> None:
     values = env_example()
     roles = [password_variable(role) for role in ROLES]
-    for key in ("REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD", *roles):
+    for key in ("REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "WEB_TOKEN", *roles):
         assert values[key].startswith("CHANGE-ME"), f"{key} must be a placeholder"
     assert "/.env" in (REPO / ".gitignore").read_text().splitlines()
 

@@ -99,3 +99,15 @@ def test_dashboard_and_rules_read_only_declared_metrics(redis_conn: redis.Redis[
     for rule in alert_rules():
         unknown = metric_names(rule["expr"]) - declared
         assert not unknown, f"alert {rule['alert']} reads undeclared {unknown}"
+
+
+def test_the_emotion_mix_uses_the_colours_of_analyze_and_the_live_view() -> None:
+    from common.palette import emotion_css
+
+    [panel] = [p for p in dashboard_panels() if p["title"] == "Emotion mix"]
+    fixed = {
+        o["matcher"]["options"]: o["properties"][0]["value"]["fixedColor"]
+        for o in panel["fieldConfig"]["overrides"]
+        if o["matcher"]["id"] == "byName"
+    }
+    assert fixed == emotion_css()

@@ -91,3 +91,30 @@ def test_bad_camera_id_is_refused_before_enqueueing(
             "cam 1/../x", 0, captured, jpeg_quality=85, max_side=320
         )
     assert rq_queue.count == 0
+
+
+@pytest.mark.parametrize(
+    ("privacy", "ttl_ms", "kept"), [("off", 3000, True), ("off", 0, False), ("strict", 3000, False)]
+)
+def test_the_newest_frame_is_kept_briefly_for_the_live_view_never_under_strict(
+    redis_conn: redis.Redis[bytes],
+    settings: Settings,
+    captured: CapturedFrame,
+    privacy: str,
+    ttl_ms: int,
+    kept: bool,
+) -> None:
+    from common.keys import latest_frame
+
+    settings = settings.with_changes(privacy=privacy, latest_frame_ttl_ms=ttl_ms)
+    submitter = FrameSubmitter(redis_conn, settings)
+    submitter.submit("cam-7", 1, captured, jpeg_quality=85, max_side=1280)
+    submitter.submit("cam-7", 2, captured, jpeg_quality=85, max_side=1280)
+
+    key = latest_frame(settings.key_prefix, "cam-7")
+    raw = redis_conn.get(key)
+    if not kept:
+        assert raw is None
+        return
+    assert raw is not None and Frame.decode(raw).frame_number == 2  # one key: the newest
+    assert 0 < redis_conn.pttl(key) <= ttl_ms

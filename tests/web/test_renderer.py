@@ -1,0 +1,145 @@
+"""The renderer draws a watched camera's newest result on its newest frame, once, into a
+short-lived key; not a camera nobody watches; the last drawing marked stale when the
+frame is gone; boxes on grey under strict privacy, where no frame is kept."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+import redis
+from prometheus_client import CollectorRegistry
+
+from common.keys import latest_frame, rendered_frame
+from common.metrics import WebMetrics
+from common.palette import EMOTION_BGR
+from common.settings import Settings
+from tests.web import BOX, HAPPY, publish, submit_frame
+from web.demand import GRID_INTERVAL, LIVE_INTERVAL, Demand
+from web.renderer import Renderer
+from web.snapshot import Snapshot
+
+CAMERA = "door"
+
+
+def renderer(connection: redis.Redis[bytes], settings: Settings) -> tuple[Renderer, Demand]:
+    demand = Demand()
+    return Renderer(connection, settings, WebMetrics.create(CollectorRegistry()), demand), demand
+
+
+def snapshot(connection: redis.Redis[bytes], settings: Settings) -> Snapshot | None:
+    raw = connection.get(rendered_frame(settings.key_prefix, CAMERA))
+    return None if raw is None else Snapshot.decode(raw)
+
+
+def pixels(snap: Snapshot) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(snap.jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
+    return image
+
+
+def box_edge_colour(image: np.ndarray) -> np.ndarray:
+    x, y, _w, h = BOX
+    return image[y + h // 2, x].astype(int)  # the middle of the box's left edge
+
+
+def test_a_watched_camera_is_drawn_once_per_new_result_with_the_analyze_colours(
+    redis_conn: redis.Redis[bytes], settings: Settings
+) -> None:
+    render, demand = renderer(redis_conn, settings)
+    submit_frame(redis_conn, settings, CAMERA, 1)
+    render.step(block_ms=10)  # finds the camera
+    publish(redis_conn, settings, CAMERA, 1)
+    assert render.step(block_ms=50) == 0  # nobody watches it: figures only
+    assert snapshot(redis_conn, settings) is None
+    assert render.summaries()[0]["frame_number"] == 1
+
+    demand.want(CAMERA, LIVE_INTERVAL)
+    assert render.step(block_ms=10) == 1
+    assert render.step(block_ms=10) == 0  # nothing new: not drawn again
+
+    snap = snapshot(redis_conn, settings)
+    assert snap is not None and snap.frame_number == 1 and snap.faces == 1 and not snap.stale
+    image = pixels(snap)
+    assert image.shape == (480, 640, 3)
+    assert np.abs(box_edge_colour(image) - np.array(EMOTION_BGR[HAPPY])).max() < 40
+    assert abs(int(image[20, 600].mean()) - 128) < 10  # the frame itself, grey, elsewhere
+    ttl = redis_conn.pttl(rendered_frame(settings.key_prefix, CAMERA))
+    assert 0 < ttl <= settings.web_render_ttl_ms
+
+
+def test_the_grid_alone_gets_half_size_drawings_at_most_once_per_interval(
+    redis_conn: redis.Redis[bytes], settings: Settings
+) -> None:
+    render, demand = renderer(redis_conn, settings)
+    submit_frame(redis_conn, settings, CAMERA, 1)
+    render.step(block_ms=10)
+    demand.want(CAMERA, GRID_INTERVAL)
+    drawn = 0
+    for number in range(1, 6):
+        publish(redis_conn, settings, CAMERA, number)
+        drawn += render.step(block_ms=10)
+    assert drawn == 1  # five results well within a second: one drawing
+    snap = snapshot(redis_conn, settings)
+    assert snap is not None and pixels(snap).shape == (240, 320, 3)  # a tile's: half size
+    half = pixels(snap)
+    x, y, _w, h = (v // 2 for v in BOX)
+    assert np.abs(half[y + h // 2, x].astype(int) - np.array(EMOTION_BGR[HAPPY])).max() < 40
+
+
+def test_a_gone_frame_keeps_the_last_drawing_marked_stale(
+    redis_conn: redis.Redis[bytes], settings: Settings
+) -> None:
+    render, demand = renderer(redis_conn, settings)
+    submit_frame(redis_conn, settings, CAMERA, 1)
+    render.step(block_ms=10)
+    demand.want(CAMERA, LIVE_INTERVAL)
+    publish(redis_conn, settings, CAMERA, 1)
+    render.step(block_ms=10)
+    fresh = snapshot(redis_conn, settings)
+    assert fresh is not None and not fresh.stale
+
+    redis_conn.delete(latest_frame(settings.key_prefix, CAMERA))  # the producer stopped
+    publish(redis_conn, settings, CAMERA, 2)
+    render.step(block_ms=10)
+
+    stale = snapshot(redis_conn, settings)
+    assert stale is not None and stale.stale and stale.frame_number == 1  # the last drawing
+    assert pixels(stale).mean() < pixels(fresh).mean()  # dimmed, marked
+
+
+def test_a_quiet_camera_is_marked_stale(redis_conn: redis.Redis[bytes], settings: Settings) -> None:
+    settings = settings.with_changes(web_stale_seconds=0.2)
+    render, demand = renderer(redis_conn, settings)
+    submit_frame(redis_conn, settings, CAMERA, 1)
+    render.step(block_ms=10)
+    demand.want(CAMERA, LIVE_INTERVAL)
+    publish(redis_conn, settings, CAMERA, 1)
+    render.step(block_ms=10)
+    time.sleep(0.3)  # no result since
+    render._swept_at = float("-inf")  # the next step sweeps at once
+    render.step(block_ms=10)
+    found = snapshot(redis_conn, settings)
+    assert found is not None and found.stale
+
+
+@pytest.mark.parametrize("blur", ["", "blur"])
+def test_strict_privacy_draws_boxes_on_grey_and_keeps_no_frame(
+    redis_conn: redis.Redis[bytes], settings: Settings, blur: str
+) -> None:
+    settings = settings.with_changes(privacy="strict", blur_faces=blur)
+    render, demand = renderer(redis_conn, settings)
+    submit_frame(redis_conn, settings, CAMERA, 1)
+    assert redis_conn.get(latest_frame(settings.key_prefix, CAMERA)) is None
+    render.step(block_ms=10)
+    demand.want(CAMERA, LIVE_INTERVAL)
+    publish(redis_conn, settings, CAMERA, 1)
+    render.step(block_ms=10)
+
+    snap = snapshot(redis_conn, settings)
+    assert snap is not None and not snap.stale  # no frame is expected: not stale
+    image = pixels(snap)
+    assert np.abs(box_edge_colour(image) - np.array(EMOTION_BGR[HAPPY])).max() < 40
+    assert abs(int(image[20, 600].mean()) - 64) < 10  # the grey canvas
