@@ -212,7 +212,9 @@ def results(
         last = entry_id
     if not follow:
         return
-    live = follow_feed(connection, feed, settings.key_prefix, [camera_id], {camera_id: last})
+    live = follow_feed(
+        connection, feed, settings.key_prefix, [camera_id], {camera_id: last}, reconnect=True
+    )
     try:
         for item in live:
             if item is not None:

@@ -1,0 +1,68 @@
+"""Clients that find the master through real sentinels: settings, a password the
+sentinels ask for, and a clear error (with no secret in it) when none names a master."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from common.connection import connect_as
+from common.errors import BrokerUnavailable, FerStreamError
+from common.redis_access import RedisAccess
+from common.settings import Settings
+from ferstream.scale.sentinels import MASTER_NAME, ReplicatedRedis
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicatedRedis]:
+    folder = tmp_path_factory.mktemp("sentinel")
+    made = ReplicatedRedis(Path(folder), sentinel_password=f"s-{secrets.token_hex(8)}")
+    try:
+        yield made.start()
+    finally:
+        made.stop()
+
+
+def test_sentinel_settings_need_each_other_and_a_valid_list() -> None:
+    with pytest.raises(FerStreamError, match="together"):
+        Settings(redis_sentinels="h:26379")
+    with pytest.raises(FerStreamError, match="expected host:port"):
+        Settings(redis_sentinels="h:26379,nohost", redis_sentinel_master="m")
+    settings = Settings(redis_sentinels="a:1, [::1]:2", redis_sentinel_master="m")
+    assert settings.sentinels == [("a", 1), ("::1", 2)]
+    assert settings.redis_url == "redis://m/0"  # no REDIS_URL: the master's name stands in
+    again = Settings.from_env(settings.to_env())
+    assert (again.sentinels, again.redis_url) == (settings.sentinels, settings.redis_url)
+
+
+def test_a_client_reaches_the_master_the_sentinels_name(cluster: ReplicatedRedis) -> None:
+    settings = Settings.from_env(cluster.env())
+    client = connect_as(settings)
+    client.set("ferstream-test:where", b"master")
+    assert client.connection_pool.get_master_address() == ("127.0.0.1", cluster.master.port)
+    assert cluster.master.client().get("ferstream-test:where") == b"master"
+    shown = repr(RedisAccess.from_settings(settings))
+    assert MASTER_NAME in shown and str(cluster.sentinel_password) not in shown
+
+
+def test_a_wrong_sentinel_password_is_a_clear_error_without_it(cluster: ReplicatedRedis) -> None:
+    wrong = f"wrong-{secrets.token_hex(8)}"
+    env = {**cluster.env(), "FERSTREAM_REDIS_SENTINEL_PASSWORD": wrong}
+    with pytest.raises(BrokerUnavailable, match="No master found") as caught:
+        connect_as(Settings.from_env(env))
+    message = str(caught.value)
+    assert wrong not in message and str(cluster.sentinel_password) not in message
+    assert f"master {MASTER_NAME!r} via sentinels" in message
+
+
+def test_the_sentinel_password_can_come_from_a_file(
+    cluster: ReplicatedRedis, tmp_path: Path
+) -> None:
+    path = tmp_path / "sentinel.password"
+    path.write_text(f"{cluster.sentinel_password}\n")
+    env = {**cluster.env(), "FERSTREAM_REDIS_SENTINEL_PASSWORD_FILE": str(path)}
+    del env["FERSTREAM_REDIS_SENTINEL_PASSWORD"]
+    assert connect_as(Settings.from_env(env)).ping()
