@@ -16,6 +16,7 @@ from pathlib import Path
 import redis
 
 from common.errors import FerStreamError
+from common.redis_access import RedisAccess
 from common.redis_server import free_port, pubsub_output_limit_args
 
 SYSTEM_REDIS_SERVER = Path("/usr/bin/redis-server")
@@ -39,7 +40,7 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> floa
     while not condition():
         if time.monotonic() - started > timeout:
             raise AssertionError(f"expected {what} within {timeout:.0f}s")
-        time.sleep(0.05)
+        time.sleep(0.002)
     return time.monotonic() - started
 
 
@@ -70,6 +71,8 @@ class RedisNode:
     port: int = 0  # 0: a free one on 127.0.0.1
     options: list[str] = field(default_factory=list)
     namespace: str | None = None
+    tls: bool = False  # the port is a TLS port (the options name the certificates)
+    admin: RedisAccess | None = None  # how ``client`` logs in (None: plain, default user)
     process: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
@@ -79,12 +82,17 @@ class RedisNode:
 
     @property
     def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://{self.host}:{self.port}/0"
 
     def start(self) -> RedisNode:
+        listen = (
+            ("--port", "0", "--tls-port", str(self.port))
+            if self.tls
+            else ("--port", str(self.port))
+        )
         command = [
             str(system_redis_server()),
-            *("--bind", self.host, "--port", str(self.port), "--dir", str(self.folder)),
+            *("--bind", self.host, *listen, "--dir", str(self.folder)),
             *("--save", "", "--appendonly", "no", "--protected-mode", "no"),
             *pubsub_output_limit_args(),
             *self.options,
@@ -97,6 +105,8 @@ class RedisNode:
         return self
 
     def client(self) -> redis.Redis[bytes]:
+        if self.admin is not None:
+            return self.admin.client(socket_timeout=5, socket_connect_timeout=2)
         return redis.Redis(self.host, self.port, socket_timeout=5, socket_connect_timeout=2)
 
     def answers(self) -> bool:
@@ -125,13 +135,15 @@ class Processes:
         self,
         name: str,
         arguments: Sequence[str],
-        namespace: str | None = None,
         env: dict[str, str] | None = None,
+        on: Callable[[list[str]], list[str]] | None = None,
     ) -> subprocess.Popen[bytes]:
-        """``ferstream ARGUMENTS`` as ``name`` (its log: ``name.log``)."""
+        """``ferstream ARGUMENTS`` as ``name`` (its log: ``name.log``), run through ``on``
+        (e.g. on a namespaced host: ``netns.Lan.command``) if given."""
         output = (self.folder / f"{name}.log").open("ab")
+        command = [*ferstream_command(), *arguments]
         process = subprocess.Popen(
-            in_namespace(namespace, [*ferstream_command(), *arguments]),
+            on(command) if on else command,
             env={**os.environ, **self.env, **(env or {})},
             stdout=output,
             stderr=subprocess.STDOUT,
