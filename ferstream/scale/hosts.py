@@ -73,11 +73,12 @@ class Hosts:
     lan: Lan
     login: Login | None = None
     settings_env: dict[str, str] = field(default_factory=dict)  # FERSTREAM_* for all
+    sessions: bool = True  # see ``Processes.sessions``
     broker: RedisNode | None = None
     processes: Processes = field(init=False)
 
     def __post_init__(self) -> None:
-        self.processes = Processes(self.folder, {})
+        self.processes = Processes(self.folder, {}, self.sessions)
 
     @property
     def url(self) -> str:
@@ -117,12 +118,12 @@ class Hosts:
         }
         return {**base, **(self.login.env(role) if self.login else {})}
 
-    def start_pool(self, host: str, concurrency: int) -> str:
-        """``ferstream worker --concurrency N`` on ``host``; its process name."""
+    def start_pool(self, host: str, concurrency: int, env: dict[str, str] | None = None) -> str:
+        """``ferstream worker --concurrency N`` on ``host`` (``env`` added); its name."""
         name = f"pool-{host}"
         arguments = ["-v", "worker", "--concurrency", str(concurrency)]
         on = lambda command: self.lan.command(host, command)  # noqa: E731
-        self.processes.start(name, arguments, self.env(WORKER), on)
+        self.processes.start(name, arguments, {**self.env(WORKER), **(env or {})}, on)
         return name
 
     def start_camera(self, camera: str, data_dir: Path, fps: float, seconds: float) -> str:

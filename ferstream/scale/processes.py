@@ -129,6 +129,9 @@ class Processes:
 
     folder: Path
     env: dict[str, str]
+    # each command in a session of its own, so ``kill_group`` takes its children too; the
+    # kernel's autogroup scheduling then gives each session its own share of the CPU
+    sessions: bool = True
     running: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(
@@ -147,7 +150,7 @@ class Processes:
             env={**os.environ, **self.env, **(env or {})},
             stdout=output,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # a host's whole pool can be killed at once
+            start_new_session=self.sessions,
         )
         self.running[name] = process
         return process
@@ -170,5 +173,8 @@ class Processes:
             try:
                 process.wait(timeout=STOP_SECONDS)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                if self.sessions:
+                    os.killpg(process.pid, signal.SIGKILL)
+                else:
+                    process.kill()
                 process.wait()
