@@ -82,6 +82,12 @@ class ScalingResult:
         """two-hosts / one-host, medians of their rounds."""
         return self.median_fps("two-hosts") / self.median_fps("one-host")
 
+    @property
+    def paired_ratios(self) -> list[float]:
+        """two-hosts / one-host within each round (the two ran back to back)."""
+        two, one = self.fps("two-hosts"), self.fps("one-host")
+        return [a / b for a, b in zip(two, one, strict=True)]
+
 
 def queue_of(layout: str) -> str:
     return f"ferstream-bench-{layout}"
