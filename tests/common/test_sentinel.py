@@ -69,3 +69,31 @@ def test_the_sentinel_password_can_come_from_a_file(
     env = {**cluster.env(), "FERSTREAM_REDIS_SENTINEL_PASSWORD_FILE": str(path)}
     del env["FERSTREAM_REDIS_SENTINEL_PASSWORD"]
     assert connect_as(Settings.from_env(env)).ping()
+
+
+def test_tls_reaches_the_master_and_the_sentinels_with_the_same_checks(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.crt"
+    ca.write_text("not read until a connection is made\n")
+    settings = Settings(
+        redis_url="rediss://worker@ferstream/2",
+        redis_password="data-secret",
+        redis_tls_ca_file=ca,
+        redis_sentinels="s1:26379,s2:26379",
+        redis_sentinel_master="ferstream",
+        redis_sentinel_username="sentinel-user",
+        redis_sentinel_password="sentinel-secret",
+    )
+    client = RedisAccess.from_settings(settings).client()
+    data = client.connection_pool.connection_kwargs
+    assert client.connection_pool.connection_class.__name__ == "SentinelManagedSSLConnection"
+    assert (data["ssl_ca_certs"], data["ssl_cert_reqs"], data["db"]) == (str(ca), "required", 2)
+    assert (data["username"], data["password"]) == ("worker", "data-secret")
+    manager = client.connection_pool.sentinel_manager
+    own = manager.sentinels[0].connection_pool.connection_kwargs
+    assert (own["username"], own["password"]) == ("sentinel-user", "sentinel-secret")
+    assert own["ssl_ca_certs"] == str(ca)
+    assert manager.sentinels[0].connection_pool.connection_class.__name__ == "SSLConnection"
+    assert [(s.connection_pool.connection_kwargs["host"]) for s in manager.sentinels] == [
+        "s1",
+        "s2",
+    ]
