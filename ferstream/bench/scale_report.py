@@ -204,7 +204,8 @@ def _failover_section(failovers: list[FailoverReport]) -> list[str]:
         "redis-sentinel 7.0; down-after-milliseconds 1000, failover-timeout 5000, quorum 2). "
         "A pool of 2 workers, 2 cameras at 10 frames/s for 24 s, a `ferstream results "
         "--follow` reader and the track service, all finding the master through the "
-        "sentinels; the master SIGKILLed 8 s in. Promotion: the kill to every sentinel naming "
+        "sentinels, each as its role's ACL user (the sentinels with a password of their own); "
+        "the master SIGKILLed 8 s in. Promotion: the kill to every sentinel naming "
         "the replica. Recovery: the kill to the first result of a frame captured after it. "
         "Books read on the new master once the cameras stopped.",
         "",

@@ -1,7 +1,8 @@
 """The Sentinel failover scenario: a real pool, cameras, a reader and the track service
 on a replicated Redis; the master SIGKILLed under load; what recovered, and how soon.
 
-Every client finds the master through the sentinels (``common.sentinel``). The books
+Every client finds the master through the sentinels (``common.sentinel``). Each
+process logs in as its role's ACL user, and to the sentinels with their password. The books
 are read on the new master once the cameras stopped: per camera, submitted =
 processed + dropped + failed + pending, frames the old master took with it counted
 ``failed:broker_lost`` by their producer (``producer.tally``); the producer's own count
@@ -11,14 +12,17 @@ of frames Redis accepted is held against the new master's ``submitted``.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.acl import PRODUCER, READER, TRACKER, WORKER
 from common.defaults import DEFAULT_KEY_PREFIX, DEFAULT_QUEUE_NAME
 from common.results import RESULTS, TRACKS, read_feed
 from ferstream.scale.books import Ledger, ledger, produced, settled, workers_of
+from ferstream.scale.login import Login
 from ferstream.scale.processes import Processes, produce_arguments, wait_until
 from ferstream.scale.sentinels import DOWN_AFTER_MS, FAILOVER_TIMEOUT_MS, ReplicatedRedis
 from producer.tally import BROKER_LOST
@@ -35,6 +39,7 @@ class FailoverPlan:
     seconds: float = 24.0  # each camera's run
     kill_after: float = 8.0  # seconds into the cameras' run
     workers: int = 2
+    secured: bool = True  # the ACL users on the data nodes, a password on the sentinels
 
 
 @dataclass
@@ -60,6 +65,8 @@ class FailoverReport:
     settle_seconds: float  # cameras stopped -> every frame settled on the new master
     workers_rode_through: bool  # the same worker processes serve the new master
     reader_lines_after_failover: int
+    secured: bool  # ACL users and a sentinel password
+    acl_denials_on_new_master: int  # ACL LOG entries: commands or logins refused
     down_after_ms: int = DOWN_AFTER_MS
     failover_timeout_ms: int = FAILOVER_TIMEOUT_MS
     cameras: list[CameraOutcome] = field(default_factory=list)
@@ -74,32 +81,41 @@ class FailoverReport:
 
 def run_failover(folder: Path, plan: FailoverPlan) -> FailoverReport:
     """Run the scenario in ``folder`` (logs, configs); everything stopped on return."""
-    cluster = ReplicatedRedis(folder)
+    login = Login.fresh() if plan.secured else None
+    sentinel_password = f"sentinel-{secrets.token_hex(12)}" if plan.secured else None
+    cluster = ReplicatedRedis(folder, sentinel_password, login)
     env = {"FERSTREAM_METRICS_PORT": "0", "FERSTREAM_PRODUCER_METRICS_PORT": "0"}
     processes: Processes | None = None
     try:
         cluster.start()
         processes = Processes(folder, {**cluster.env(), **env})
-        return _run(cluster, processes, plan)
+        return _run(cluster, processes, plan, login)
     finally:
         if processes is not None:
             processes.stop()
         cluster.stop()
 
 
-def _run(cluster: ReplicatedRedis, processes: Processes, plan: FailoverPlan) -> FailoverReport:
+def _run(
+    cluster: ReplicatedRedis, processes: Processes, plan: FailoverPlan, login: Login | None
+) -> FailoverReport:
+    def as_role(role: str) -> dict[str, str]:
+        return login.env(role) if login else {}
+
     master = cluster.master.client()
-    processes.start("pool", ["-v", "worker", "--concurrency", str(plan.workers)])
+    processes.start("pool", ["-v", "worker", "--concurrency", str(plan.workers)], as_role(WORKER))
     wait_until(
         lambda: len(workers_of(master, DEFAULT_QUEUE_NAME)) >= plan.workers,
         READY_SECONDS,
         "the workers listening",
     )
     pids = {worker.pid for worker in workers_of(master, DEFAULT_QUEUE_NAME)}
-    processes.start("track", ["track", "--metrics-port", "0"])
-    processes.start("reader", ["results", "--camera", plan.cameras[0], "--follow"])
+    processes.start("track", ["track", "--metrics-port", "0"], as_role(TRACKER))
+    reading = ["results", "--camera", plan.cameras[0], "--follow"]
+    processes.start("reader", reading, as_role(READER))
     for camera in plan.cameras:
-        processes.start(camera, produce_arguments(camera, plan.data_dir, plan.fps, plan.seconds))
+        producing = produce_arguments(camera, plan.data_dir, plan.fps, plan.seconds)
+        processes.start(camera, producing, as_role(PRODUCER))
     time.sleep(plan.kill_after)
 
     cluster.master.kill()
@@ -122,6 +138,8 @@ def _run(cluster: ReplicatedRedis, processes: Processes, plan: FailoverPlan) -> 
         settle_seconds=round(settle, 2),
         workers_rode_through=after == pids and "exited with" not in processes.log("pool"),
         reader_lines_after_failover=_reader_lines_after(processes.log("reader"), killed_at),
+        secured=login is not None,
+        acl_denials_on_new_master=len(new.acl_log()) if login else 0,
         cameras=outcomes,
     )
 

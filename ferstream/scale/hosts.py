@@ -19,9 +19,9 @@ from pathlib import Path
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from common.acl import PRODUCER, WORKER, acl_file, password_hash
+from common.acl import PRODUCER, WORKER
 from common.redis_access import RedisAccess, TlsOptions
-from common.settings import Settings
+from ferstream.scale.login import Login
 from ferstream.scale.netns import Lan
 from ferstream.scale.processes import Processes, RedisNode, produce_arguments
 
@@ -30,39 +30,6 @@ WORKER_HOSTS = ("host-a", "host-b")
 LAN_HOSTS = {BROKER: 1, WORKER_HOSTS[0]: 11, WORKER_HOSTS[1]: 12, CAMERAS: 21}
 REDIS_PORT = 6379
 METRICS_PORT = 9100
-
-
-@dataclass(frozen=True)
-class Login:
-    """The broker's ACL users (a password per role and the admin's) and, with
-    ``server_pair``, TLS only, its certificate signed by ``ca_file``."""
-
-    admin_password: str
-    passwords: dict[str, str]
-    ca_file: Path | None = None
-    server_pair: tuple[Path, Path] | None = None  # certificate, key
-
-    def server_options(self, folder: Path) -> list[str]:
-        path = folder / "users.acl"
-        lines = acl_file(Settings(), self.passwords)
-        lines.append(f"user default on {password_hash(self.admin_password)} ~* &* +@all")
-        path.write_text("\n".join(lines) + "\n")
-        options = ["--aclfile", str(path)]
-        if self.server_pair is not None and self.ca_file is not None:
-            cert, key = self.server_pair
-            options += ["--tls-cert-file", str(cert), "--tls-key-file", str(key)]
-            options += ["--tls-ca-cert-file", str(self.ca_file), "--tls-auth-clients", "no"]
-        return options
-
-    @property
-    def tls(self) -> bool:
-        return self.server_pair is not None
-
-    def env(self, role: str) -> dict[str, str]:
-        env = {"FERSTREAM_REDIS_USERNAME": role, "FERSTREAM_REDIS_PASSWORD": self.passwords[role]}
-        if self.ca_file is not None:
-            env["FERSTREAM_REDIS_TLS_CA_FILE"] = str(self.ca_file)
-        return env
 
 
 @dataclass

@@ -70,6 +70,7 @@ class RedisNode:
     host: str = "127.0.0.1"
     port: int = 0  # 0: a free one on 127.0.0.1
     options: list[str] = field(default_factory=list)
+    config: list[str] = field(default_factory=list)  # redis.conf lines (secrets: not argv)
     namespace: str | None = None
     tls: bool = False  # the port is a TLS port (the options name the certificates)
     admin: RedisAccess | None = None  # how ``client`` logs in (None: plain, default user)
@@ -90,8 +91,12 @@ class RedisNode:
             if self.tls
             else ("--port", str(self.port))
         )
+        config = self.folder / "redis.conf"
+        config.write_text("".join(f"{line}\n" for line in self.config))
+        config.chmod(0o600)
         command = [
             str(system_redis_server()),
+            str(config),
             *("--bind", self.host, *listen, "--dir", str(self.folder)),
             *("--save", "", "--appendonly", "no", "--protected-mode", "no"),
             *pubsub_output_limit_args(),

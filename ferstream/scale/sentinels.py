@@ -21,7 +21,9 @@ from pathlib import Path
 
 import redis
 
+from common.redis_access import RedisAccess
 from common.redis_server import free_port
+from ferstream.scale.login import Login
 from ferstream.scale.processes import RedisNode, system_redis_server, wait_until
 
 MASTER_NAME = "ferstream"
@@ -43,7 +45,13 @@ def sentinel_command(config: Path) -> list[str]:
 class SentinelNode:
     """One sentinel watching ``MASTER_NAME``; it rewrites its config as it learns."""
 
-    def __init__(self, folder: Path, master_port: int, password: str | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        master_port: int,
+        password: str | None = None,
+        auth_pass: str | None = None,
+    ) -> None:
         self.folder = folder
         self.port = free_port(HOST)
         self.config = folder / f"sentinel-{self.port}.conf"
@@ -56,9 +64,12 @@ class SentinelNode:
             f"sentinel failover-timeout {MASTER_NAME} {FAILOVER_TIMEOUT_MS}",
             f"sentinel parallel-syncs {MASTER_NAME} 1",
         ]
+        if auth_pass is not None:  # the data nodes' admin: sentinels watch and reconfigure them
+            lines.append(f"sentinel auth-pass {MASTER_NAME} {auth_pass}")
         if password is not None:
             lines.append(f"requirepass {password}")
         self.config.write_text("\n".join(lines) + "\n")
+        self.config.chmod(0o600)
         self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -101,21 +112,37 @@ class ReplicatedRedis:
 
     folder: Path
     sentinel_password: str | None = None
+    login: Login | None = None  # the ACL users on master and replica (None: no auth)
     master: RedisNode = field(init=False)
     replica: RedisNode = field(init=False)
     sentinels: list[SentinelNode] = field(init=False, default_factory=list)
 
     def start(self) -> ReplicatedRedis:
-        self.master = RedisNode(self.folder / "master").start()
-        replica_of = ["--replicaof", HOST, str(self.master.port)]
-        self.replica = RedisNode(self.folder / "replica", options=replica_of).start()
+        self.master = self._node("master", []).start()
+        self.replica = self._node("replica", [f"replicaof {HOST} {self.master.port}"]).start()
         wait_until(self._replica_online, READY_SECONDS, "the replica in sync with the master")
+        admin = self.login.admin_password if self.login else None
         for _ in range(3):
             self.sentinels.append(
-                SentinelNode(self.folder, self.master.port, self.sentinel_password).start()
+                SentinelNode(self.folder, self.master.port, self.sentinel_password, admin).start()
             )
         wait_until(self._watched, READY_SECONDS, "three sentinels that see each other")
         return self
+
+    def _node(self, name: str, config: list[str]) -> RedisNode:
+        folder = self.folder / name
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.login is None:
+            return RedisNode(folder, config=config)
+        # the replica (and any promoted node's replicas) replicate as the admin
+        config = [*config, f"masterauth {self.login.admin_password}"]
+        node = RedisNode(folder, options=self.login.server_options(folder), config=config)
+        node.admin = RedisAccess(node.url, password=self.login.admin_password)
+        return node
+
+    def role_env(self, role: str) -> dict[str, str]:
+        """``env`` plus ``role``'s ACL user and password, if the nodes have users."""
+        return {**self.env(), **(self.login.env(role) if self.login else {})}
 
     @property
     def addresses(self) -> str:

@@ -1,5 +1,6 @@
-"""Scenario 4: the Redis master SIGKILLed under load, with a replica and three sentinels:
-the replica is promoted, every client reconnects on its own, every frame is accounted."""
+"""Scenario 4: the Redis master SIGKILLed under load, with a replica and three sentinels
+(the ACL users on the data nodes, a password on the sentinels): the replica is promoted,
+every client reconnects on its own as its role's user, every frame is accounted."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def test_a_sentinel_failover_is_a_short_outage_with_exact_books(
     assert 0 < report.recovery_seconds < RECOVERY_TARGET_SECONDS
     assert report.workers_rode_through  # the same processes serve the new master
     assert report.reader_lines_after_failover > 0  # the reader resumed by itself
+    assert report.secured and report.acl_denials_on_new_master == 0  # roles' users sufficed
     for camera in report.cameras:
         assert camera.unaccounted == 0, camera
         assert camera.pending == 0, camera
