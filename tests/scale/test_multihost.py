@@ -88,9 +88,12 @@ def run(hosts: Hosts, data_dir: Path) -> None:
     by_host = results_by_host(hosts)
     survivor_count = hosts.scrape(survivor).get(PROCESSED, 0.0)
     abandoned = sum(each.counts.failed.get("abandoned", 0) for each in books.values())
+    # a frame it had dequeued but not started whose job expired before RQ's one-minute
+    # rule: counted expired by a survivor's sweep (worker.reaping.settle_expired)
+    expired = sum(each.counts.dropped.get("expired", 0) for each in books.values())
     print(
         f"shares {shares}, results by host {by_host}, held {len(held)} + {taken} taken, "
-        f"abandoned {abandoned}, books {books}"
+        f"abandoned {abandoned}, expired {expired}, books {books}"
     )
     assert all(share > 0 for share in shares.values()), shares  # each host did its part
     assert survivor_count == by_host[survivor]  # its endpoint counts exactly its results
@@ -98,8 +101,10 @@ def run(hosts: Hosts, data_dir: Path) -> None:
     for camera, each in books.items():
         assert each.unaccounted == 0, (camera, each)  # the identity, per camera
         assert set(each.counts.failed) <= {"abandoned"}, (camera, each)
+        assert set(each.counts.dropped) <= {"expired"}, (camera, each)
     # lost: only the frames the dead host held (started, or dequeued but not started)
     assert len(held) <= abandoned <= len(held) + taken
+    assert abandoned + expired <= len(held) + taken
     jobs = Job.fetch_many(held, connection=admin, serializer=MsgpackSerializer)
     assert all(j is None or j.get_status(refresh=False) != JobStatus.STARTED for j in jobs)
 
