@@ -22,6 +22,21 @@ def dropped(reason: str) -> str:
     return f"dropped:{reason}"
 
 
+EXPIRED = dropped("expired")  # the job expired unread: the worker skipped it, or none came
+# The camera's pending ids whose job expired unread leave its list (and the queue) and
+# are counted; returns how many frames still wait.
+EXPIRED_PENDING_SCRIPT = """
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if redis.call('EXISTS', ARGV[1] .. id) == 0 then
+    redis.call('LREM', KEYS[1], 1, id)
+    redis.call('LREM', KEYS[2], 1, id)
+    redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+  end
+end
+return redis.call('LLEN', KEYS[1])
+"""
+
+
 def failed(reason: str) -> str:
     return f"failed:{reason}"
 

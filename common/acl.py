@@ -66,6 +66,7 @@ _PRODUCER_COMMANDS = (
     "rpush",  # the queue, the camera's pending list
     "sadd",  # the set of queues, the set of cameras
     "hincrby",  # the camera's counters
+    "hget",  # the tally script: the camera's submitted, held against the producer's own
     "llen",  # the block policy's wait for room
     "lpop",  # the trim: the camera's oldest pending id
     "lrem",  # the trim: that id out of the queue
@@ -92,6 +93,9 @@ _WORKER_COMMANDS = (
     "persist",
     "del",
     "set",  # the registry sweep's lock
+    # RQ's sweep of its intermediate queue: when a job a dead worker dequeued but never
+    # started was first seen there (a host's whole pool killed: tests/scale)
+    "get",
     "hset",
     "hget",
     "hgetall",

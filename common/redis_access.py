@@ -7,6 +7,9 @@ certificate is then always verified, against ``FERSTREAM_REDIS_TLS_CA_FILE`` (el
 system's trusted CAs), and its name checked against the URL's host unless
 ``FERSTREAM_REDIS_TLS_CHECK_HOSTNAME`` is false.
 
+With Sentinel settings, the client finds the master through the sentinels
+(``common.sentinel``); the URL then names only scheme, user, password and database.
+
 Nothing here prints a secret: ``where`` is the URL without user and password, and
 ``scrub`` takes every secret this access knows out of a client library's message.
 """
@@ -22,6 +25,7 @@ import redis
 import redis.asyncio
 
 from common.errors import BrokerUnavailable, FerStreamError
+from common.sentinel import SentinelOptions
 from common.settings import Settings
 
 TLS_SCHEME = "rediss"
@@ -84,6 +88,7 @@ class RedisAccess:
     username: str | None = None  # None: the URL's, else Redis's ``default`` user
     password: str | None = field(default=None, repr=False)  # None: the URL's, if any
     tls: TlsOptions = field(default_factory=TlsOptions)
+    sentinel: SentinelOptions | None = None  # None: the URL's host is the master
 
     def __post_init__(self) -> None:
         scheme = urlsplit(self.url).scheme
@@ -101,7 +106,10 @@ class RedisAccess:
             )
 
     def __repr__(self) -> str:
-        return f"RedisAccess(where={self.where!r}, user={self.user!r}, tls={self.tls!r})"
+        return (
+            f"RedisAccess(where={self.where!r}, user={self.user!r}, tls={self.tls!r}, "
+            f"sentinel={self.sentinel!r})"
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RedisAccess:
@@ -118,11 +126,14 @@ class RedisAccess:
                 key_file=settings.redis_tls_key_file,
                 check_hostname=settings.redis_tls_check_hostname,
             ),
+            sentinel=_sentinel(settings),
         )
 
     @property
     def where(self) -> str:
-        """The URL without user and password, for messages."""
+        """The URL without user and password (or the sentinels and master), for messages."""
+        if self.sentinel is not None:
+            return f"{self.sentinel.where} ({redacted(self.url)})"
         return redacted(self.url)
 
     @property
@@ -137,6 +148,7 @@ class RedisAccess:
     def secrets(self) -> list[str]:
         """Every password this access knows, as given and as the URL spells it."""
         found = [self.password, _url_part(self.url, "password")]
+        found += self.sentinel.secrets() if self.sentinel else []
         found += [v for k, v in parse_qsl(urlsplit(self.url).query) if k.lower() == "password"]
         spelled = [secret for secret in found if secret]
         return sorted({*spelled, *(unquote(secret) for secret in spelled)}, key=len, reverse=True)
@@ -154,6 +166,8 @@ class RedisAccess:
         ACL users need not be allowed that command, which Redis 7.0 does not know.
         """
         try:
+            if self.sentinel is not None:
+                return self.sentinel.client(self.url, self.uses_tls, self._options(options))
             client: redis.Redis[bytes] = redis.Redis.from_url(self.url, **self._options(options))
         except ValueError as exc:
             raise self._bad_url(exc) from None
@@ -162,6 +176,8 @@ class RedisAccess:
     def async_client(self, **options: Any) -> redis.asyncio.Redis[bytes]:
         """An asyncio client (not yet connected) for this access, as ``client`` makes."""
         try:
+            if self.sentinel is not None:
+                return self.sentinel.async_client(self.url, self.uses_tls, self._options(options))
             return redis.asyncio.Redis.from_url(self.url, **self._options(options))
         except ValueError as exc:
             raise self._bad_url(exc) from None
@@ -186,18 +202,36 @@ class RedisAccess:
 def _password(settings: Settings) -> str | None:
     if settings.redis_password_file is None:
         return settings.redis_password
-    path = settings.redis_password_file
+    return read_password(settings.redis_password_file, "FERSTREAM_REDIS_PASSWORD_FILE")
+
+
+def _sentinel(settings: Settings) -> SentinelOptions | None:
+    if not settings.sentinels:
+        return None
+    password = settings.redis_sentinel_password
+    if settings.redis_sentinel_password_file is not None:
+        password = read_password(
+            settings.redis_sentinel_password_file, "FERSTREAM_REDIS_SENTINEL_PASSWORD_FILE"
+        )
+    return SentinelOptions(
+        addresses=tuple(settings.sentinels),
+        master=settings.redis_sentinel_master,
+        username=settings.redis_sentinel_username,
+        password=password,
+    )
+
+
+def read_password(path: Path, variable: str) -> str:
+    """The password in the file ``path`` (``variable`` names it in errors)."""
     try:
         text = path.read_text()
     except OSError as exc:
         raise FerStreamError(
-            f"FERSTREAM_REDIS_PASSWORD_FILE: expected a readable file, got {path} ({exc.strerror})"
+            f"{variable}: expected a readable file, got {path} ({exc.strerror})"
         ) from None
     password = text.rstrip("\r\n")
     if not password:
-        raise FerStreamError(
-            f"FERSTREAM_REDIS_PASSWORD_FILE: expected a password, got {path} empty"
-        )
+        raise FerStreamError(f"{variable}: expected a password, got {path} empty")
     return password
 
 

@@ -8,6 +8,7 @@ windows are read by ``read_aggregates``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -23,6 +24,9 @@ STREAM_FIELD = b"result"
 TRACKS_FIELD = b"tracks"
 AGGREGATE_FIELD = b"aggregate"  # the field of an aggregate stream's entries
 BLOCK_MS = 1000
+# A reader that rides outages (``follow_feed(reconnect=True)``) waits this long between
+# tries, doubling up to the cap: it resumes within a second of Redis, or a new master.
+RECONNECT_BACKOFF_SECONDS = (0.2, 1.0)
 
 Message = TypeVar("Message", Result, Tracks)
 
@@ -96,18 +100,31 @@ def follow_feed(
     camera_ids: list[str],
     after: dict[str, bytes] | None = None,
     block_ms: int = BLOCK_MS,
+    reconnect: bool = False,
 ) -> Iterator[tuple[str, Message] | None]:
     """Messages as they arrive (after ``after`` ids, default: only new ones).
 
     Yields ``None`` whenever ``block_ms`` passes with nothing new, so callers can stop.
+    With ``reconnect``, a lost Redis (a restart, a Sentinel failover) is waited for with
+    capped backoff, yielding ``None`` meanwhile, and the feed resumes after the last
+    message it yielded; else it raises ``BrokerUnavailable``.
     """
     positions = {feed.key(prefix, c): (after or {}).get(c, b"$") for c in camera_ids}
     cameras = {feed.key(prefix, c): c for c in camera_ids}
+    backoff = RECONNECT_BACKOFF_SECONDS[0]
     while True:
         try:
             batches = connection.xread(positions, block=block_ms)
+            backoff = RECONNECT_BACKOFF_SECONDS[0]
         except redis.exceptions.NoPermissionError as exc:
             raise denied(exc, connection) from None
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if not reconnect:
+                raise BrokerUnavailable(f"cannot follow the streams: {exc}") from exc
+            time.sleep(backoff)
+            backoff = min(backoff * 2, RECONNECT_BACKOFF_SECONDS[1])
+            yield None
+            continue
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"cannot follow the streams: {exc}") from exc
         if not batches:

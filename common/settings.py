@@ -86,6 +86,15 @@ class Settings:
     redis_tls_cert_file: Path | None = None  # a client certificate, if the server asks for one
     redis_tls_key_file: Path | None = None
     redis_tls_check_hostname: bool = True
+    # -- Redis Sentinel (issue 17): "host:port,host:port" of the sentinels and the name
+    # of the master they watch; REDIS_URL then names only scheme, user and database
+    # (its host is not used; default redis://<master>/0). The sentinels' own user and
+    # password, if they ask for one, come from the environment or a file too.
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = ""
+    redis_sentinel_username: str | None = None
+    redis_sentinel_password: str | None = dataclasses.field(default=None, repr=False)
+    redis_sentinel_password_file: Path | None = None
     # privacy (PRIVACY.md): what is kept in Redis, how long, and what results may say
     privacy: str = defaults.DEFAULT_PRIVACY  # "off" or "strict"
     retention_seconds: int = defaults.DEFAULT_RETENTION_SECONDS  # 0: as the mode says
@@ -171,6 +180,7 @@ class Settings:
             raise FerStreamError(
                 "expected FERSTREAM_REDIS_PASSWORD or FERSTREAM_REDIS_PASSWORD_FILE, got both"
             )
+        self._check_sentinels()
         for name in ("metrics_port", "producer_metrics_port", "web_port"):
             if not 0 <= getattr(self, name) <= 65535:
                 raise FerStreamError(
@@ -178,6 +188,28 @@ class Settings:
                     f"got {getattr(self, name)!r}"
                 )
         self._check_privacy()
+
+    def _check_sentinels(self) -> None:
+        """Sentinels come with a master name; without a REDIS_URL, ``redis://<master>/0``."""
+        if bool(self.redis_sentinels) != bool(self.redis_sentinel_master):
+            raise FerStreamError(
+                "expected FERSTREAM_REDIS_SENTINELS and FERSTREAM_REDIS_SENTINEL_MASTER "
+                f"together, got only {'the sentinels' if self.redis_sentinels else 'the master'}"
+            )
+        if self.redis_sentinel_password is not None and self.redis_sentinel_password_file:
+            raise FerStreamError(
+                "expected FERSTREAM_REDIS_SENTINEL_PASSWORD or "
+                "FERSTREAM_REDIS_SENTINEL_PASSWORD_FILE, got both"
+            )
+        if self.redis_sentinels:
+            sentinel_addresses(self.redis_sentinels)  # a clear error for a bad list
+            if not self.redis_url:  # frozen: set once, here
+                object.__setattr__(self, "redis_url", f"redis://{self.redis_sentinel_master}/0")
+
+    @property
+    def sentinels(self) -> list[tuple[str, int]]:
+        """The sentinels' (host, port) pairs; empty without Sentinel."""
+        return sentinel_addresses(self.redis_sentinels) if self.redis_sentinels else []
 
     def _check_privacy(self) -> None:
         for name, allowed in (
@@ -275,6 +307,20 @@ class Settings:
         if self.threads_per_worker > 0:
             return self.threads_per_worker
         return max(1, (cores or os.cpu_count() or 1) // self.concurrency)
+
+
+def sentinel_addresses(text: str) -> list[tuple[str, int]]:
+    """``"h1:26379, h2:26379"`` as ``[("h1", 26379), ("h2", 26379)]``; a clear error else."""
+    found = []
+    for item in (part.strip() for part in text.split(",")):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise FerStreamError(
+                "FERSTREAM_REDIS_SENTINELS: expected host:port[,host:port...], "
+                f"got {item!r} in {text!r}"
+            )
+        found.append((host.strip("[]"), int(port)))
+    return found
 
 
 def _format(value: Any) -> str:

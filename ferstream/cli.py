@@ -212,7 +212,9 @@ def results(
         last = entry_id
     if not follow:
         return
-    live = follow_feed(connection, feed, settings.key_prefix, [camera_id], {camera_id: last})
+    live = follow_feed(
+        connection, feed, settings.key_prefix, [camera_id], {camera_id: last}, reconnect=True
+    )
     try:
         for item in live:
             if item is not None:
@@ -456,6 +458,32 @@ def bench_web(
     md_path, json_path = write_report(result, out)
     click.echo(markdown(result))
     click.echo(f"wrote {md_path} and {json_path}")
+
+
+@main.command("bench-scale")
+@click.option("--frames", type=int, default=400, show_default=True, help="per scaling round")
+@click.option("--rounds", type=int, default=8, show_default=True, help="per layout")
+@click.option("--failovers", type=int, default=3, show_default=True, help="Sentinel failovers")
+@click.option("--note", default="", help="the conditions of the run, for the report")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("docs/bench-scale"), show_default=True
+)
+def bench_scale(
+    frames: int, rounds: int, failovers: int, note: str, data_dir: Path | None, out: Path
+) -> None:
+    """Two namespaced hosts against one (needs root), and Sentinel failovers under load."""
+    from ferstream.bench.scale_report import ScaleBenchOptions, run_scale_bench
+
+    options = ScaleBenchOptions(
+        data_dir=_settings(data_dir=data_dir).data_dir,
+        out=out,
+        frames=frames,
+        rounds=rounds,
+        failovers=failovers,
+        note=note,
+    )
+    click.echo(f"report: {run_scale_bench(options, say=click.echo)}")
 
 
 @main.command("bench-tracks")

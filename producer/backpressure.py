@@ -25,12 +25,11 @@ import time
 
 import redis
 
-from common.accounting import dropped
+from common.accounting import EXPIRED, EXPIRED_PENDING_SCRIPT, dropped
 from common.keys import counts_hash, pending_list
 from common.settings import OVERFLOW_POLICIES
 
 QUEUE_FULL = dropped("queue_full")
-EXPIRED = dropped("expired")  # the job expired unread: the worker skipped it, or none came
 BLOCK_POLL_SECONDS = 0.01
 
 # Pop the camera's oldest pending ids past the bound; each one still in the RQ queue is
@@ -49,18 +48,6 @@ while redis.call('LLEN', KEYS[1]) > tonumber(ARGV[1]) do
   end
 end
 return dropped
-"""
-# The camera's pending ids whose job expired unread leave its list (and the queue) and
-# are counted; returns how many frames still wait.
-_PENDING = """
-for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  if redis.call('EXISTS', ARGV[1] .. id) == 0 then
-    redis.call('LREM', KEYS[1], 1, id)
-    redis.call('LREM', KEYS[2], 1, id)
-    redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
-  end
-end
-return redis.call('LLEN', KEYS[1])
 """
 
 
@@ -87,7 +74,7 @@ class PendingBound:
         self.max_pending = max_pending
         self.policy = policy
         self._trim = connection.register_script(_TRIM)
-        self._pending = connection.register_script(_PENDING)
+        self._pending = connection.register_script(EXPIRED_PENDING_SCRIPT)
 
     def pending(self, camera_id: str) -> int:
         """Frames of the camera waiting now (those whose job expired are counted and go)."""

@@ -19,6 +19,7 @@ from common.wire import Frame
 from producer.backpressure import QUEUE_FULL, PendingBound
 from producer.encoding import encode_jpeg, fit_within, scale_boxes
 from producer.frames import CapturedFrame
+from producer.tally import SubmittedTally
 
 
 class FrameSubmitter:
@@ -48,6 +49,8 @@ class FrameSubmitter:
             settings.max_pending_per_camera,
             settings.overflow_policy,
         )
+        # what Redis confirmed per camera: a failover that lost frames is counted
+        self.tally = SubmittedTally(connection, settings.key_prefix, settings.results_retention)
 
     def build_frame(
         self,
@@ -115,10 +118,10 @@ class FrameSubmitter:
                 description=description,
                 pipeline=pipeline,
             )
-            self._count_submitted(pipeline, frame.camera_id)
+            checked = self._count_submitted(pipeline, frame.camera_id)
             self.bound.track(pipeline, frame.camera_id, job.id)
             self._keep_latest(pipeline, frame.camera_id, payload)
-            pipeline.execute()
+            self.tally.confirm(frame.camera_id, pipeline.execute()[checked])
         except redis.exceptions.NoPermissionError as exc:  # this producer's ACL: no frame will pass
             raise denied(exc, self.connection) from None
         except (redis.RedisError, OSError) as exc:
@@ -142,16 +145,20 @@ class FrameSubmitter:
     def _count_refused(self, camera_id: str) -> None:
         """A frame the overflow policy turned away: submitted, and dropped as queue_full."""
         with self.connection.pipeline() as pipeline:
-            self._count_submitted(pipeline, camera_id)
+            checked = self._count_submitted(pipeline, camera_id)
             count(pipeline, self.settings.key_prefix, camera_id, QUEUE_FULL)
-            pipeline.execute()
+            self.tally.confirm(camera_id, pipeline.execute()[checked])
         self.metrics.frames_submitted.labels(camera=camera_id).inc()
 
-    def _count_submitted(self, pipeline: redis.client.Pipeline[bytes], camera_id: str) -> None:
-        """Queue: the camera is known and one more of its frames submitted; with a
-        retention, both expire that long after this write (``common.retention``)."""
+    def _count_submitted(self, pipeline: redis.client.Pipeline[bytes], camera_id: str) -> int:
+        """Queue: the camera is known and one more of its frames submitted, checked
+        against what Redis confirmed before (``producer.tally``); with a retention, both
+        expire that long after this write (``common.retention``). The index of the
+        check's reply."""
         prefix = self.settings.key_prefix
         pipeline.sadd(self.cameras_key, camera_id)
         count(pipeline, prefix, camera_id, SUBMITTED)
+        checked = self.tally.check(pipeline, camera_id)
         keys = [self.cameras_key, counts_hash(prefix, camera_id)]
         retention.expire(pipeline, keys, self.settings.results_retention)
+        return checked

@@ -7,6 +7,13 @@ and its registration in Redis until its heartbeat TTL runs out. The pool knows a
 sweep of a live worker (every ``registry_sweep_seconds``) fails each of those jobs as
 abandoned and counts its frame as ``failed:abandoned``. It also removes the registration,
 so ``rq info`` and the pool's own wait for workers never count a dead worker.
+
+A frame a dead worker had taken off the queue but not started sits in RQ's intermediate
+queue, still pending for its camera; RQ fails it as stuck a minute after a sweep first
+sees it, unless its job expired first (a queued job lives max age + 60 s), which RQ then
+forgets silently. ``settle_expired``, run at every sweep, counts such a frame
+``dropped:expired`` and takes it off its camera's pending list, as the producer's trim
+does for a camera that is still sending (``producer.backpressure``).
 """
 
 from __future__ import annotations
@@ -16,8 +23,11 @@ import logging
 import redis
 from rq import Queue, Worker, worker_registration
 from rq.executions import WORKER_EXECUTIONS_KEY_TEMPLATE
+from rq.job import Job
 from rq.registry import StartedJobRegistry
 
+from common import accounting
+from common.keys import cameras_set, counts_hash, pending_list
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
 
@@ -57,3 +67,14 @@ def executions_of(connection: redis.Redis[bytes], name: str) -> list[str]:
     """The composite keys (job id:execution id) of the executions ``name`` had started."""
     members = connection.smembers(WORKER_EXECUTIONS_KEY_TEMPLATE.format(name))
     return sorted(member.decode() for member in members)
+
+
+def settle_expired(connection: redis.Redis[bytes], settings: Settings) -> None:
+    """Count every camera's pending frames whose job is gone as ``dropped:expired``."""
+    script = connection.register_script(accounting.EXPIRED_PENDING_SCRIPT)
+    queue = Queue(settings.queue_name, connection=connection, serializer=MsgpackSerializer)
+    prefix = settings.key_prefix
+    for member in connection.smembers(cameras_set(prefix)):
+        camera = member.decode()
+        keys = [pending_list(prefix, camera), queue.key, counts_hash(prefix, camera)]
+        script(keys=keys, args=[Job.redis_job_namespace_prefix, accounting.EXPIRED])

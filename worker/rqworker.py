@@ -21,7 +21,7 @@ from common.metrics import WorkerMetrics
 from common.rqjob import FrameJob
 from common.serializer import MsgpackSerializer
 from common.settings import Settings
-from worker import aggregation, batch, redaction
+from worker import aggregation, batch, reaping, redaction
 from worker.pipeline import FramePipeline
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,17 @@ class FerWorker(SimpleWorker):
 
     def run_maintenance_tasks(self) -> None:
         self.riding_outages(super().run_maintenance_tasks)
+        self.riding_outages(self._settle_expired)
         if self.settings.aggregating:  # windows of cameras that went quiet
             self.riding_outages(self._close_quiet_windows)
+
+    def _settle_expired(self) -> None:
+        """Frames whose job expired while pending (a dead worker had taken them): counted
+        ``dropped:expired`` (``worker.reaping.settle_expired``); a refusal is logged."""
+        try:
+            reaping.settle_expired(self.connection, self.settings)
+        except redis.ResponseError as exc:
+            log.warning("worker %s could not settle expired frames: %s", self.name, exc)
 
     def _close_quiet_windows(self) -> None:
         """Close the due aggregate windows of every camera; a refusal (an ACL user without

@@ -97,3 +97,19 @@ def test_a_frame_a_live_worker_holds_is_left_alone(
 
     counts = read_counts(redis_conn, settings.key_prefix, CAMERA)
     assert (counts.submitted, counts.failed) == (1, {})
+
+
+def test_a_taken_frame_whose_job_expired_first_is_counted_expired_at_the_next_sweep(
+    taken: Job, worker: FerWorker, redis_conn: redis.Redis[bytes], settings: Settings
+) -> None:
+    """RQ forgets a stuck job whose hash expired before its one-minute rule fired; the
+    sweep counts its frame so the camera's books still balance."""
+    redis_conn.pexpire(taken.key, 1)  # its queued TTL runs out while the worker is dead
+    time.sleep(0.05)
+    assert read_counts(redis_conn, settings.key_prefix, CAMERA).settled == 0
+
+    worker.run_maintenance_tasks()
+
+    counts = read_counts(redis_conn, settings.key_prefix, CAMERA)
+    assert (counts.submitted, counts.dropped) == (1, {"expired": 1})
+    assert redis_conn.llen(f"{settings.key_prefix}:pending:{CAMERA}") == 0
