@@ -53,13 +53,7 @@ def assign(tracks: BoxArray, detections: BoxArray, min_iou: float) -> Assignment
     matches = tuple(
         (int(r), int(c)) for r, c in zip(rows, cols, strict=True) if overlap[r, c] >= min_iou
     )
-    matched_tracks = {r for r, _ in matches}
-    matched_detections = {c for _, c in matches}
-    return Assignment(
-        matches,
-        tuple(i for i in range(len(tracks)) if i not in matched_tracks),
-        tuple(j for j in range(len(detections)) if j not in matched_detections),
-    )
+    return _with_unmatched(matches, len(tracks), len(detections))
 
 
 def assign_near(
@@ -89,10 +83,17 @@ def assign_near(
     cost = np.where(allowed, sides_apart, 1e6)
     rows, cols = linear_sum_assignment(cost)
     matches = tuple((int(r), int(c)) for r, c in zip(rows, cols, strict=True) if allowed[r, c])
+    return _with_unmatched(matches, len(tracks), len(detections))
+
+
+def _with_unmatched(
+    matches: tuple[tuple[int, int], ...], tracks: int, detections: int
+) -> Assignment:
+    """``matches``, and the tracks and detections (of so many) they leave out."""
     matched_tracks = {r for r, _ in matches}
     matched_detections = {c for _, c in matches}
     return Assignment(
         matches,
-        tuple(i for i in range(len(tracks)) if i not in matched_tracks),
-        tuple(j for j in range(len(detections)) if j not in matched_detections),
+        tuple(i for i in range(tracks) if i not in matched_tracks),
+        tuple(j for j in range(detections) if j not in matched_detections),
     )
