@@ -7,7 +7,9 @@ Clients are created with ``decode_responses=False``, as RQ requires.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 import redis
@@ -17,13 +19,16 @@ from common.redis_access import RedisAccess, redacted
 from common.redis_server import EmbeddedRedis
 from common.settings import Settings
 
-__all__ = ["connect", "connect_as", "denied", "redacted", "redis_for"]
+__all__ = ["connect", "connect_as", "denied", "redacted", "redis_for", "ride_through"]
+
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 # A reply that takes longer means Redis is paused or the network is gone: the call raises
 # redis.TimeoutError instead of hanging. Workers add their blocking dequeue's wait to it.
 SOCKET_TIMEOUT_SECONDS = 10.0
 ACL_HINT = "its ACL does not allow this (`ferstream acl` shows what each role may do)"
+RIDE_THROUGH_BACKOFF_SECONDS = (0.2, 5.0)  # first and longest wait while Redis is away
 
 
 def connect(
@@ -86,3 +91,21 @@ def redis_for(settings: Settings) -> Iterator[tuple[redis.Redis[bytes], str]]:
             client = connect(url)
         stack.callback(client.close)
         yield client, url
+
+
+def ride_through(
+    stop: threading.Event,
+    step: Callable[[], object],
+    backoff: tuple[float, float] = RIDE_THROUGH_BACKOFF_SECONDS,
+) -> None:
+    """Call ``step`` until ``stop`` is set; while Redis cannot be reached, wait between
+    tries, twice as long each time up to ``backoff[1]`` (a long-running service's loop)."""
+    wait = backoff[0]
+    while not stop.is_set():
+        try:
+            step()
+            wait = backoff[0]
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("Redis unreachable (%s): retrying in %.1f s", type(exc).__name__, wait)
+            stop.wait(wait)
+            wait = min(wait * 2.0, backoff[1])

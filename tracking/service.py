@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import redis
 
 from common import retention
+from common.connection import ride_through
 from common.errors import SchemaError
 from common.hints import write_hint
 from common.keys import (
@@ -40,8 +41,6 @@ from tracking.smoothing import SmoothingConfig
 from tracking.tracker import CameraTracker, Face, TrackerConfig, TrackState
 
 log = logging.getLogger(__name__)
-
-BACKOFF_SECONDS = (0.2, 5.0)  # first and longest wait between tries while Redis is away
 
 
 @dataclass(frozen=True)
@@ -148,18 +147,8 @@ class TrackService:
 
     def run(self, stop: threading.Event) -> None:
         """Serve until ``stop`` is set, riding through Redis outages; give the leases back."""
-        backoff = BACKOFF_SECONDS[0]
         try:
-            while not stop.is_set():
-                try:
-                    self.step()
-                    backoff = BACKOFF_SECONDS[0]
-                except (redis.ConnectionError, redis.TimeoutError) as exc:
-                    log.warning(
-                        "Redis unreachable (%s): retrying in %.1f s", type(exc).__name__, backoff
-                    )
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2.0, BACKOFF_SECONDS[1])
+            ride_through(stop, self.step)
         finally:
             self.release_all()
 

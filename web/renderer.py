@@ -26,6 +26,7 @@ from typing import Any
 import redis
 
 from common.accounting import counts_from
+from common.connection import ride_through
 from common.errors import FerStreamError
 from common.keys import cameras_set, counts_hash, latest_frame, rendered_frame
 from common.metrics import WebMetrics
@@ -46,7 +47,6 @@ SWEEP_EVERY = 1.0  # seconds between stale checks and counter reads
 SEED_RESULTS = 50  # of a camera found, read back for its figures and first drawing
 KEPT_RESULTS = 32  # per camera, to find the result a late Tracks message is about
 TRACKS_LIVE_SECONDS = 2.0  # tracks this recent: draw from tracks, not bare results
-BACKOFF_SECONDS = (0.2, 5.0)
 
 
 @dataclass
@@ -113,17 +113,7 @@ class Renderer:
 
     def run(self, stop: threading.Event) -> None:
         """Serve until ``stop`` is set, riding through Redis outages."""
-        backoff = BACKOFF_SECONDS[0]
-        while not stop.is_set():
-            try:
-                self.step()
-                backoff = BACKOFF_SECONDS[0]
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning(
-                    "Redis unreachable (%s): retrying in %.1f s", type(exc).__name__, backoff
-                )
-                stop.wait(backoff)
-                backoff = min(backoff * 2.0, BACKOFF_SECONDS[1])
+        ride_through(stop, self.step)
 
     def step(self, block_ms: int = BLOCK_MS) -> int:
         """One round: new cameras, new results and tracks, drawings due; drawings made."""

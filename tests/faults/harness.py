@@ -17,10 +17,10 @@ from pathlib import Path
 import redis
 from rq import Queue, Worker
 
-from common.accounting import CameraCounts, read_counts
-from common.keys import pending_list
 from common.redis_server import free_port, pubsub_output_limit_args, redis_server_executable
 from common.serializer import MsgpackSerializer
+from ferstream.scale import books
+from ferstream.scale.books import Ledger
 
 KEY_PREFIX = "ferstream"
 QUEUE = "ferstream-frames"
@@ -189,21 +189,8 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> floa
     return time.monotonic() - started
 
 
-@dataclass(frozen=True)
-class Ledger:
-    """A camera's counts and what still waits: the identity's two sides."""
-
-    counts: CameraCounts
-    pending: int
-
-    @property
-    def unaccounted(self) -> int:
-        return self.counts.submitted - self.counts.settled - self.pending
-
-
 def ledger(connection: redis.Redis[bytes], camera_id: str) -> Ledger:
-    pending = int(connection.llen(pending_list(KEY_PREFIX, camera_id)))
-    return Ledger(read_counts(connection, KEY_PREFIX, camera_id), pending)
+    return books.ledger(connection, KEY_PREFIX, camera_id)
 
 
 def settled(connection: redis.Redis[bytes], cameras: Iterable[str]) -> bool:
