@@ -51,14 +51,8 @@ def synthetic_cameras(
         )
         for seed, camera in enumerate(cameras)
     ]
-    for thread in threads:
-        thread.start()
-    try:
+    with _running(threads, stop):
         yield stop
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=5.0)
 
 
 def _produce(
@@ -109,14 +103,8 @@ def recorded_cameras(
         )
         for camera in cameras
     ]
-    for thread in threads:
-        thread.start()
-    try:
+    with _running(threads, stop):
         yield stop
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=5.0)
 
 
 def _record(data_dir: Path, seed: int, fps: float, seconds: float) -> list[tuple[bytes, int, int]]:
@@ -144,3 +132,16 @@ def _replay(
             log.warning("camera %s: frame %d not sent: %s", camera, number, exc)
         number += 1
         stop.wait(max(0.0, start + number / fps - time.monotonic()))
+
+
+@contextmanager
+def _running(threads: list[threading.Thread], stop: threading.Event) -> Iterator[None]:
+    """``threads`` started for the context's length; ``stop`` set and each joined after."""
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=5.0)
