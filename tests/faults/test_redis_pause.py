@@ -3,15 +3,26 @@ timeouts fire, nothing hangs, and frames that waited past max age are dropped as
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+import redis
 
-from common.connection import SOCKET_TIMEOUT_SECONDS
+from common.connection import SOCKET_TIMEOUT_SECONDS, connect
 from common.defaults import DEFAULT_MAX_FRAME_AGE_SECONDS
 from common.results import read_history
-from tests.faults.harness import KEY_PREFIX, Stack, ledger, live_workers, settled, wait_until
+from tests.faults.harness import (
+    KEY_PREFIX,
+    RedisProcess,
+    Stack,
+    ledger,
+    live_workers,
+    settled,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -51,3 +62,36 @@ def test_a_silent_redis_times_clients_out_and_late_frames_are_dropped_stale(
     assert any(r.captured_at > paused_at + PAUSE_SECONDS for r in fresh)  # work resumed
     assert {w.pid for w in live_workers(connection)} == workers_before
     assert "found an unhandled exception" not in stack.log("pool.log")
+
+
+def test_a_command_whose_reply_timed_out_is_never_sent_again(tmp_path: Path) -> None:
+    """A client from a URL does not retry (redis-py's ``Redis(host, port)`` would, three
+    times): a paused server runs every copy it was sent once it wakes, a counter added
+    twice where the caller saw a timeout."""
+    server = RedisProcess(tmp_path, appendonly=False).start()
+    try:
+        client = connect(server.url, socket_timeout=0.5)
+        client.set("count", 0)
+        server.pause()
+        waking = threading.Timer(2.0, server.resume)
+        waking.start()
+        with pytest.raises(redis.TimeoutError):
+            client.incr("count")
+        waking.join()
+        time.sleep(1.0)  # the server has read and run what it was sent while paused
+        assert server.client().get("count") == b"1"
+    finally:
+        server.kill()
+
+
+def test_a_connection_a_restart_broke_is_tried_once_more_at_once(tmp_path: Path) -> None:
+    """The first command after a restart meets the new server, not the closed socket."""
+    server = RedisProcess(tmp_path, appendonly=False).start()
+    try:
+        client = connect(server.url, socket_timeout=2.0)
+        assert client.incr("count") == 1
+        server.kill()
+        server.start()  # the same port, empty: the old connection is closed
+        assert client.incr("count") == 1
+    finally:
+        server.kill()

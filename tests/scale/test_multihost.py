@@ -13,6 +13,7 @@ import pytest
 import redis
 from rq.executions import WORKER_EXECUTIONS_KEY_TEMPLATE
 from rq.job import Job, JobStatus
+from rq.queue import Queue
 
 from common.acl import ROLES
 from common.defaults import DEFAULT_KEY_PREFIX, DEFAULT_QUEUE_NAME
@@ -74,7 +75,8 @@ def run(hosts: Hosts, data_dir: Path) -> None:
         for name in gone
         for member in admin.smembers(WORKER_EXECUTIONS_KEY_TEMPLATE.format(name))
     )
-    taken = admin.llen(f"rq:intermediate:{DEFAULT_QUEUE_NAME}")  # dequeued, not yet started
+    intermediate = Queue(DEFAULT_QUEUE_NAME, connection=admin).intermediate_queue_key
+    taken = admin.llen(intermediate)  # dequeued, not yet started (a survivor's too)
 
     for camera in CAMERAS:
         hosts.processes.running[camera].wait(timeout=SECONDS + 60)
@@ -82,7 +84,7 @@ def run(hosts: Hosts, data_dir: Path) -> None:
         wait_until(lambda: settled(admin, DEFAULT_KEY_PREFIX, CAMERAS), 120, "all settled")
     except AssertionError as exc:
         books = {camera: ledger(admin, DEFAULT_KEY_PREFIX, camera) for camera in CAMERAS}
-        waiting = admin.lrange(f"rq:intermediate:{DEFAULT_QUEUE_NAME}", 0, -1)
+        waiting = admin.lrange(intermediate, 0, -1)
         raise AssertionError(f"{exc}: {books}; held {held}, intermediate {waiting}") from None
 
     books = {camera: ledger(admin, DEFAULT_KEY_PREFIX, camera) for camera in CAMERAS}
@@ -102,7 +104,8 @@ def run(hosts: Hosts, data_dir: Path) -> None:
     for camera, each in books.items():
         assert each.unaccounted == 0, (camera, each)  # the identity, per camera
         assert set(each.counts.failed) <= {"abandoned"}, (camera, each)
-        assert set(each.counts.dropped) <= {"expired"}, (camera, each)
+        # queue_full: the camera's bound, should the survivor fall behind on a busy machine
+        assert set(each.counts.dropped) <= {"expired", "queue_full"}, (camera, each)
     # lost: only the frames the dead host held (started, or dequeued but not started)
     assert len(held) <= abandoned <= len(held) + taken
     assert abandoned + expired <= len(held) + taken
