@@ -147,6 +147,9 @@ DEFAULT_BLUR_FACES = ""
 DEFAULT_LATEST_FRAME_TTL_MS = 3000
 DEFAULT_WEB_HOST = "127.0.0.1"  # anonymous access only here; any other needs credentials
 DEFAULT_WEB_PORT = 8090
+# its metrics for Prometheus without credentials, as every other service serves them (0: off;
+# /metrics on the web port always needs the viewers' credentials)
+DEFAULT_WEB_METRICS_PORT = 0
 DEFAULT_WEB_TIMELINE_MINUTES = 5  # the camera page's emotion timeline
 DEFAULT_WEB_RENDER_TTL_MS = 60_000  # an annotated frame outlives its frame, marked stale
 DEFAULT_WEB_STALE_SECONDS = 3.0  # no new result this long: the drawing is marked stale

@@ -107,6 +107,7 @@ class Settings:
     latest_frame_ttl_ms: int = defaults.DEFAULT_LATEST_FRAME_TTL_MS  # 0: off
     web_host: str = defaults.DEFAULT_WEB_HOST
     web_port: int = defaults.DEFAULT_WEB_PORT
+    web_metrics_port: int = defaults.DEFAULT_WEB_METRICS_PORT  # Prometheus; 0: off
     web_token: str | None = dataclasses.field(default=None, repr=False)
     web_token_file: Path | None = None
     web_credentials_file: Path | None = None  # lines of user:password (basic auth)
@@ -181,7 +182,7 @@ class Settings:
                 "expected FERSTREAM_REDIS_PASSWORD or FERSTREAM_REDIS_PASSWORD_FILE, got both"
             )
         self._check_sentinels()
-        for name in ("metrics_port", "producer_metrics_port", "web_port"):
+        for name in ("metrics_port", "producer_metrics_port", "web_port", "web_metrics_port"):
             if not 0 <= getattr(self, name) <= 65535:
                 raise FerStreamError(
                     f"setting {name} must be a TCP port 0..65535 (0: off), "

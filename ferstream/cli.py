@@ -267,13 +267,20 @@ def track(cameras: tuple[str, ...], metrics_port: int) -> None:
 @main.command()
 @click.option("--host", default=None, help="bind address (env FERSTREAM_WEB_HOST; 127.0.0.1)")
 @click.option("--port", type=int, default=None, help="TCP port (env FERSTREAM_WEB_PORT; 8090)")
-def web(host: str | None, port: int | None) -> None:
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Prometheus endpoint without credentials, on FERSTREAM_METRICS_ADDR "
+    "(env FERSTREAM_WEB_METRICS_PORT; 0: off, the default)",
+)
+def web(host: str | None, port: int | None, metrics_port: int | None) -> None:
     """The live view: every camera's annotated frame, figures and timeline (needs
     REDIS_URL). Beyond 127.0.0.1 it needs FERSTREAM_WEB_TOKEN(_FILE) or
     FERSTREAM_WEB_CREDENTIALS_FILE; never pass a credential as an option."""
     from web.server import serve
 
-    settings = _settings(web_host=host, web_port=port)
+    settings = _settings(web_host=host, web_port=port, web_metrics_port=metrics_port)
     if not settings.redis_url:
         raise FerStreamError("expected REDIS_URL to name the Redis server to watch, got none")
     try:

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import uvicorn
@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from common.connection import connect_as
 from common.errors import FerStreamError
 from common.metrics import WebMetrics
+from common.metrics_server import serve_metrics
 from common.redis_access import RedisAccess
 from common.settings import Settings
 from web.app import LiveView, create_app
@@ -37,6 +38,7 @@ class WebService:
     app: RequireCredentials
     renderer: Renderer
     metrics: WebMetrics
+    registry: CollectorRegistry  # what /metrics and the metrics port serve
 
     @property
     def url(self) -> str:
@@ -58,7 +60,7 @@ def build(settings: Settings) -> WebService:
         socket_timeout=ASYNC_SOCKET_TIMEOUT_SECONDS, socket_connect_timeout=5.0
     )
     view = LiveView(settings, client, renderer, demand, metrics, registry)
-    return WebService(settings, create_app(view, credentials), renderer, metrics)
+    return WebService(settings, create_app(view, credentials), renderer, metrics, registry)
 
 
 def _server(service: WebService) -> uvicorn.Server:
@@ -74,19 +76,25 @@ def _server(service: WebService) -> uvicorn.Server:
 
 
 def serve(settings: Settings, say: Callable[[str], None] = print) -> None:
-    """``ferstream web``: serve until interrupted (SIGINT, SIGTERM)."""
+    """``ferstream web``: serve until interrupted (SIGINT, SIGTERM); with a
+    ``web_metrics_port``, its metrics there too, for Prometheus, without credentials."""
     service = build(settings)
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=service.renderer.run, args=(stop,), name="renderer", daemon=True
-    )
-    thread.start()
-    say(f"live view on {service.url}")
-    try:
-        _server(service).run()
-    finally:
-        stop.set()
-        thread.join(timeout=5.0)
+    with ExitStack() as running:
+        if settings.web_metrics_port:
+            port, addr = settings.web_metrics_port, settings.metrics_addr
+            running.enter_context(serve_metrics(service.registry, port, addr))
+            say(f"metrics on {addr}:{port}")
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=service.renderer.run, args=(stop,), name="renderer", daemon=True
+        )
+        thread.start()
+        say(f"live view on {service.url}")
+        try:
+            _server(service).run()
+        finally:
+            stop.set()
+            thread.join(timeout=5.0)
 
 
 @contextmanager

@@ -93,6 +93,10 @@ def test_environment_parsing(variable: str, raw: str, field: str, expected: Any)
             "batch_max_wait must be in [0, max_frame_age=2.0), got 5.0",
         ),
         ({"FERSTREAM_MAX_FRAME_AGE": "0"}, "setting max_frame_age must be > 0, got 0.0"),
+        (
+            {"FERSTREAM_WEB_METRICS_PORT": "70000"},
+            "setting web_metrics_port must be a TCP port 0..65535 (0: off), got 70000",
+        ),
     ],
 )
 def test_bad_values_give_clear_errors(env: dict[str, str], fragment: str) -> None:

@@ -174,3 +174,36 @@ def test_the_manifests_hold_no_real_password() -> None:
         for manifest in rendered(overlay):
             if manifest["kind"] == "Secret":
                 assert all(v.startswith("change-me") for v in manifest["stringData"].values())
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_metrics_port_is_where_prometheus_looks(overlay: str) -> None:
+    """A pod's port named ``metrics`` is its scrape annotations' (annotation-based
+    Prometheus); the live view's (``ferstream web --metrics-port``) included."""
+    scraped: set[str] = set()
+    for deployment in (m for m in rendered(overlay) if m["kind"] == "Deployment"):
+        template = deployment["spec"]["template"]
+        ports = [
+            port["containerPort"]
+            for container in template["spec"]["containers"]
+            for port in container.get("ports", [])
+            if port.get("name") == "metrics"
+        ]
+        if ports:
+            annotations = template["metadata"]["annotations"]
+            assert annotations["prometheus.io/scrape"] == "true"
+            assert [int(annotations["prometheus.io/port"])] == ports, deployment["metadata"]
+            scraped.add(deployment["metadata"]["name"])
+    assert {"ferstream-worker", "ferstream-tracks", "ferstream-web"} <= scraped
+    web = find(overlay, "Deployment", "ferstream-web")["spec"]["template"]["spec"]
+    command = web["containers"][0]["command"]
+    assert command[command.index("--metrics-port") + 1] == "9103"
+
+
+def test_the_service_monitor_scrapes_the_live_view_through_its_metrics_port() -> None:
+    monitor = find("production", "ServiceMonitor", "ferstream")
+    [selector] = monitor["spec"]["selector"]["matchExpressions"]
+    assert "ferstream-web" in selector["values"]
+    assert [endpoint["port"] for endpoint in monitor["spec"]["endpoints"]] == ["metrics"]
+    service = find("production", "Service", "ferstream-web")
+    assert {"name": "metrics", "port": 9103, "targetPort": "metrics"} in service["spec"]["ports"]

@@ -176,6 +176,9 @@ def test_the_live_view_listens_beyond_its_container_only_with_a_token(
     assert web["environment"]["FERSTREAM_WEB_TOKEN"] == env_example()["WEB_TOKEN"]
     assert not any("TOKEN" in part or "PASSWORD" in part for part in command)
     assert [str(port).split("/")[0] for port in web["ports"]] == ["127.0.0.1:8090:8090"]
+    # its metrics for Prometheus on the stack's network only (monitoring/prometheus.yml)
+    assert command[command.index("--metrics-port") + 1] == "9103"
+    assert web["expose"] == ["9103"]
     assert "/healthz" in " ".join(web["healthcheck"]["test"])
     missing = compose("-f", str(COMPOSE), "config", env_file=_env_without(tmp_path, "WEB_TOKEN"))
     assert missing.returncode != 0 and "set WEB_TOKEN in .env" in missing.stderr

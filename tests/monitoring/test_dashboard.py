@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import redis
 from prometheus_client import CollectorRegistry
 
-from common.metrics import BrokerCollector, ProducerMetrics, WorkerMetrics
+from common.metrics import BrokerCollector, ProducerMetrics, WebMetrics, WorkerMetrics
 from tests.monitoring import (
     alert_rules,
     dashboard,
@@ -25,10 +25,12 @@ class IdlePool:
 
 
 def declared_names(connection: redis.Redis[bytes]) -> set[str]:
-    """Every ferstream_* series name the workers, producers and pool exporter expose."""
+    """Every ferstream_* series name the workers, producers, pool exporter and live view
+    expose."""
     registry = CollectorRegistry()
     WorkerMetrics.create(registry)
     ProducerMetrics.create(registry)
+    WebMetrics.create(registry)
     registry.register(BrokerCollector(connection, ["ferstream-frames"], IdlePool()))
     return {
         family.name + ("_total" if family.type == "counter" else "")
@@ -72,6 +74,8 @@ def test_the_dashboard_covers_what_operators_watch() -> None:
         "Redis memory",
         "Camera sources up",
         "Source reconnects and failed reads",
+        "Live view streams",
+        "Live view renders and refusals",
     } <= titles
     latency = next(p for p in dashboard_panels() if p["title"] == "End-to-end latency")
     assert [t["legendFormat"] for t in latency["targets"]] == ["p50", "p95", "p99"]

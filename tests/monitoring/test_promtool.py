@@ -65,6 +65,7 @@ def test_every_scaled_service_is_found_by_dns_and_every_job_matches_the_rules() 
         ("ferstream-worker", "worker", 9100),
         ("ferstream-producer", "producer", 9101),
         ("ferstream-tracks", "tracks", 9102),
+        ("ferstream-web", "web", 9103),
     ):
         [discovery] = jobs[job]["dns_sd_configs"]
         assert (discovery["names"], discovery["type"], discovery["port"]) == ([service], "A", port)

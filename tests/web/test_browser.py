@@ -1,7 +1,9 @@
 """The live view end to end, in Debian's chromium driven by Playwright: a real Redis, real
 workers, synthetic cameras, the track service and ``ferstream web`` as its own process.
 
-The run writes the README's two screenshots, docs/web/grid.png and docs/web/camera.png.
+The run takes the README's two screenshots, grid.png and camera.png, into the test's own
+folder; ``FERSTREAM_SCREENSHOTS_DIR=docs/web ./dev test tests/web/test_browser.py`` renews
+the README's (a plain test run leaves the work tree as it was).
 """
 
 from __future__ import annotations
@@ -33,8 +35,7 @@ from tracking.service import TrackService, TrackServiceConfig
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "docs" / "web"
+SCREENSHOTS_DIR = "FERSTREAM_SCREENSHOTS_DIR"  # where the screenshots go, if not tmp_path
 CAMERAS = ["lobby", "door"]
 TOKEN = "browser-token-0123456789"
 VIEWPORT = {"width": 1280, "height": 800}
@@ -132,7 +133,10 @@ def decoded(png: bytes) -> np.ndarray:
     return image.astype(np.int16)
 
 
-def test_grid_camera_page_events_and_streams_in_a_browser(site: dict[str, Any], page: Page) -> None:
+def test_grid_camera_page_events_and_streams_in_a_browser(
+    site: dict[str, Any], page: Page, tmp_path: Path
+) -> None:
+    screenshots = Path(os.environ.get(SCREENSHOTS_DIR) or tmp_path)
     url = site["url"]
     page.set_viewport_size(VIEWPORT)
 
@@ -163,8 +167,8 @@ def test_grid_camera_page_events_and_streams_in_a_browser(site: dict[str, Any], 
         "(s.dataset.values || '').split(',').some(v => Number(v) > 0))",
         timeout=15_000,
     )
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "grid.png"))
+    screenshots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(screenshots / "grid.png"))
 
     # -- a camera page: the timeline gains points, both streams open
     camera = CAMERAS[0]
@@ -181,7 +185,7 @@ def test_grid_camera_page_events_and_streams_in_a_browser(site: dict[str, Any], 
     page.wait_for_function("() => document.querySelectorAll('#tracks .row').length > 0")
     assert wait_for(lambda: open_streams(url) == {"events": 1.0, "mjpeg": 1.0}, 10.0)
     page.wait_for_timeout(2000)  # a fuller timeline for the screenshot
-    page.screenshot(path=str(SCREENSHOTS / "camera.png"))
+    page.screenshot(path=str(screenshots / "camera.png"))
 
     # -- a reload resumes the events where the page left off (Last-Event-ID)
     page.reload()
