@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 import redis
 from prometheus_client import CollectorRegistry
 
-from common.metrics import BrokerCollector, ProducerMetrics, WebMetrics, WorkerMetrics
+from common.metrics import (
+    BrokerCollector,
+    ProducerMetrics,
+    TrackMetrics,
+    WebMetrics,
+    WorkerMetrics,
+)
 from tests.monitoring import (
     alert_rules,
     dashboard,
@@ -25,11 +31,12 @@ class IdlePool:
 
 
 def declared_names(connection: redis.Redis[bytes]) -> set[str]:
-    """Every ferstream_* series name the workers, producers, pool exporter and live view
-    expose."""
+    """Every ferstream_* series name the workers, producers, pool exporter, track service
+    and live view expose."""
     registry = CollectorRegistry()
     WorkerMetrics.create(registry)
     ProducerMetrics.create(registry)
+    TrackMetrics.create(registry)
     WebMetrics.create(registry)
     registry.register(BrokerCollector(connection, ["ferstream-frames"], IdlePool()))
     return {
@@ -76,6 +83,8 @@ def test_the_dashboard_covers_what_operators_watch() -> None:
         "Source reconnects and failed reads",
         "Live view streams",
         "Live view renders and refusals",
+        "Live tracks per camera",
+        "Track lag (p95) and skipped results",
     } <= titles
     latency = next(p for p in dashboard_panels() if p["title"] == "End-to-end latency")
     assert [t["legendFormat"] for t in latency["targets"]] == ["p50", "p95", "p99"]
