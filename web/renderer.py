@@ -7,7 +7,9 @@ trip; any other reader, such as another replica, from the key). No worker
 does any of this: the frame is the one its producer keeps (``common.keys.latest_frame``).
 
 With tracks (``ferstream track``) the drawing follows them: each new ``Tracks`` message
-is drawn with its frame's result, so faces carry their track id and smoothed label. If
+is drawn with its frame's result, so faces carry their track id and smoothed label, and
+each tracked box is moved along its track to where its face is in the newer frame it is
+drawn on (``web.motion``). If
 the frame is gone (its key expired: the producer stopped) the last drawing stays,
 marked stale; so does a camera whose results stopped for ``web_stale_seconds``. Under
 strict privacy no frame is kept: boxes and labels are drawn on a grey canvas.
@@ -35,6 +37,7 @@ from common.settings import Settings
 from common.wire import Frame, Result, Tracks
 from web import drawing
 from web.demand import LIVE_INTERVAL, Demand
+from web.motion import TrackMotion, moved
 from web.snapshot import Snapshot
 from web.stats import CameraStats
 
@@ -57,6 +60,7 @@ class CameraView:
     results: deque[Result] = field(default_factory=lambda: deque(maxlen=KEPT_RESULTS))
     tracks: Tracks | None = None
     tracks_at: float = 0.0  # when the newest Tracks was published (unix seconds)
+    motion: TrackMotion = field(default_factory=TrackMotion)  # its tracks' velocities
     dirty: bool = False  # something new to draw
     drawn: tuple[int, int] | None = None  # (result frame, tracks frame) last drawn
     drawn_at: float = 0.0  # monotonic
@@ -176,6 +180,7 @@ class Renderer:
             return
         if isinstance(message, Tracks):
             view.tracks, view.tracks_at = message, message.published_at
+            view.motion.observe_tracks(message)
         else:
             with self._lock:
                 view.stats.add(message)
@@ -252,21 +257,14 @@ class Renderer:
         """Draw on ``raw`` (the camera's newest frame, or None) and queue the store; at
         half size when only the grid watches (``full`` False)."""
         started = time.perf_counter()
-        image, scale = None, 1.0
-        if self.settings.keeps_latest_frame:
-            if raw is None:  # the producer stopped: keep the last drawing, marked
-                if view.snapshot is not None:
-                    self._mark_stale(view, pipeline)
-                    return
-            else:
-                try:
-                    image, scale = drawing.frame_image(Frame.decode(raw), reduced=not full)
-                except FerStreamError as exc:
-                    log.warning("skipping an unreadable frame of %s: %s", result.camera_id, exc)
+        if self.settings.keeps_latest_frame and raw is None and view.snapshot is not None:
+            self._mark_stale(view, pipeline)  # the producer stopped: keep the last drawing
+            return
+        image, scale, shown, tracks = self._on_frame(view, raw, result, tracks, full)
         stale = image is None and self.settings.keeps_latest_frame
         if image is None:
             image = drawing.canvas_for(result)
-        jpeg = drawing.render(image, scale, result, tracks, self.settings.blur_mode)
+        jpeg = drawing.render(image, scale, shown, tracks, self.settings.blur_mode)
         snapshot = Snapshot(
             camera_id=result.camera_id,
             frame_number=result.frame_number,
@@ -281,6 +279,29 @@ class Renderer:
         view.drawn = (result.frame_number, _frame_of(tracks))
         self.metrics.renders.labels(camera=result.camera_id).inc()
         self.metrics.render_seconds.observe(time.perf_counter() - started)
+
+    def _on_frame(
+        self,
+        view: CameraView,
+        raw: bytes | None,
+        result: Result,
+        tracks: Tracks | None,
+        full: bool,
+    ) -> tuple[drawing.Image | None, float, Result, Tracks | None]:
+        """The pixels of the frame ``raw`` (None if there is none, or it does not decode)
+        and their scale, with ``result`` and ``tracks`` moved to where its faces are."""
+        if raw is None:
+            return None, 1.0, result, tracks
+        try:
+            frame = Frame.decode(raw)
+            image, scale = drawing.frame_image(frame, reduced=not full)
+        except FerStreamError as exc:
+            log.warning("skipping an unreadable frame of %s: %s", result.camera_id, exc)
+            return None, 1.0, result, tracks
+        if tracks is not None:
+            size = (frame.width, frame.height)
+            result, tracks = moved(view.motion, result, tracks, frame.captured_at, size)
+        return image, scale, result, tracks
 
     def _mark_stale(
         self, view: CameraView, pipeline: redis.client.Pipeline[bytes] | None = None

@@ -24,6 +24,7 @@ import numpy.typing as npt
 from common.settings import Settings
 from common.wire import EMOTIONS
 from ferstream.analyze import video_fps
+from ferstream.bench.alignment import LAGS_SECONDS, AlignmentRow, score_alignment
 from ferstream.bench.results import Target
 from ferstream.bench.sequences import Tracked, motion_frames, run_sequence, video_frames
 from ferstream.bench.track_load import TrackLoad, run_track_load
@@ -111,6 +112,7 @@ class TrackReport:
     sequences: list[SequenceRow] = field(default_factory=list)
     speed: list[SpeedRow] = field(default_factory=list)
     clips: list[ClipRow] = field(default_factory=list)
+    alignment: list[AlignmentRow] = field(default_factory=list)  # the live view's boxes
     load: TrackLoad | None = None
     targets: list[Target] = field(default_factory=list)
 
@@ -123,6 +125,7 @@ class TrackReport:
             ],
             "speed": [{**asdict(r), "speedup": r.speedup} for r in self.speed],
             "clips": [asdict(r) for r in self.clips],
+            "alignment": [asdict(r) for r in self.alignment],
             "load": None
             if self.load is None
             else {**asdict(self.load), "keeps_up": self.load.keeps_up},
@@ -162,6 +165,7 @@ def run_track_bench(
                 fps, score_tracks(runs["guided"], changes), score_tracks(runs["whole"], changes)
             )
         )
+        report.alignment += [score_alignment(runs["guided"], fps, lag) for lag in LAGS_SECONDS]
         speed = _speed(f"moving, {fps:g} fps", runs["whole"], runs["guided"])
         truth = (report.sequences[-1].whole.recall, report.sequences[-1].guided.recall)
         report.speed.append(replace(speed, truth_recall=truth))
@@ -468,8 +472,29 @@ def report_markdown(report: TrackReport) -> str:
                 f"{c.known_frames} | {_pair(c.raw_accuracy, c.smoothed_accuracy)} | "
                 f"{_pair(c.raw_interior_accuracy, c.smoothed_interior_accuracy)} |"
             )
+    lines += _alignment_markdown(report.alignment)
     lines += ["", "![labels over time](bench-tracks-labels.png)", ""]
     return "\n".join(lines)
+
+
+def _alignment_markdown(rows: Sequence[AlignmentRow]) -> list[str]:
+    """The live view's boxes on the newer frame they are drawn on (``web.motion``)."""
+    if not rows:
+        return []
+    title = "## Live view: boxes on a newer frame, as they are -> moved along their track"
+    lines = ["", title, ""]
+    lines += [
+        "| fps | frame drawn on, later by | tracked faces | IoU with the true face "
+        "| on the face (IoU >= 0.5) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.fps:g} | {1000 * r.lag_seconds:.0f} ms | {r.faces} | "
+            f"{r.iou_as_is:.3f} -> {r.iou_moved:.3f} | "
+            f"{100 * r.on_face_as_is:.1f}% -> {100 * r.on_face_moved:.1f}% |"
+        )
+    return lines
 
 
 def _pair(raw: float | None, smoothed: float | None) -> str:

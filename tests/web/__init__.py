@@ -8,14 +8,17 @@ import time
 import numpy as np
 import redis
 
+from common.keys import tracks_stream
+from common.results import TRACKS_FIELD
 from common.settings import Settings
-from common.wire import Box, FaceResult, Result, StageTimings
+from common.wire import Box, FaceResult, Result, StageTimings, TrackedFace, Tracks
 from producer.frames import CapturedFrame
 from producer.submit import FrameSubmitter
 from worker.publisher import publish_result
 
 HAPPY = 3
 BOX = (200, 120, 160, 160)
+PROBABILITIES = (0.02, 0.02, 0.02, 0.88, 0.02, 0.02, 0.02)
 
 
 def submit_frame(
@@ -30,16 +33,19 @@ def submit_frame(
 
 
 def publish(
-    connection: redis.Redis[bytes], settings: Settings, camera_id: str, number: int
+    connection: redis.Redis[bytes],
+    settings: Settings,
+    camera_id: str,
+    number: int,
+    box: tuple[int, int, int, int] = BOX,
+    captured_at: float | None = None,
 ) -> Result:
-    """One face, happy, in ``BOX``, as a worker publishes it."""
-    probabilities = [0.02] * 7
-    probabilities[HAPPY] = 0.88
+    """One face, happy, in ``box``, as a worker publishes it."""
     result = Result(
         camera_id=camera_id,
         frame_number=number,
-        captured_at=time.time() - 0.05,
-        faces=(FaceResult(Box(*BOX), HAPPY, tuple(probabilities)),),
+        captured_at=time.time() - 0.05 if captured_at is None else captured_at,
+        faces=(FaceResult(Box(*box), HAPPY, PROBABILITIES),),
         timings=StageTimings(0.001, 0.002, 0.01, 0.005, 0.02),
         worker_id="test-worker",
         model_id="test-model",
@@ -49,3 +55,29 @@ def publish(
         publish_result(pipeline, settings.key_prefix, result, settings.results_stream_maxlen)
         pipeline.execute()
     return result
+
+
+def publish_tracks(connection: redis.Redis[bytes], settings: Settings, result: Result) -> None:
+    """The track service's message for ``result``: each face on a seen, happy track."""
+    tracks = Tracks(
+        camera_id=result.camera_id,
+        frame_number=result.frame_number,
+        captured_at=result.captured_at,
+        tracks=tuple(
+            TrackedFace(
+                f"{index + 1:08x}",
+                face.box,
+                True,
+                face.probabilities,
+                face.probabilities,
+                HAPPY,
+                result.captured_at - 1.0,
+                result.captured_at,
+                10,
+            )
+            for index, face in enumerate(result.faces)
+        ),
+        published_at=time.time(),
+    )
+    key = tracks_stream(settings.key_prefix, result.camera_id)
+    connection.xadd(key, {TRACKS_FIELD: tracks.encode()})

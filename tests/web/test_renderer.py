@@ -16,7 +16,7 @@ from common.keys import latest_frame, rendered_frame
 from common.metrics import WebMetrics
 from common.palette import EMOTION_BGR
 from common.settings import Settings
-from tests.web import BOX, HAPPY, publish, submit_frame
+from tests.web import BOX, HAPPY, publish, publish_tracks, submit_frame
 from web.demand import GRID_INTERVAL, LIVE_INTERVAL, Demand
 from web.renderer import Renderer
 from web.snapshot import Snapshot
@@ -143,3 +143,28 @@ def test_strict_privacy_draws_boxes_on_grey_and_keeps_no_frame(
     image = pixels(snap)
     assert np.abs(box_edge_colour(image) - np.array(EMOTION_BGR[HAPPY])).max() < 40
     assert abs(int(image[20, 600].mean()) - 64) < 10  # the grey canvas
+
+
+def test_a_moving_face_is_boxed_where_it_is_in_the_newer_frame_drawn_on(
+    redis_conn: redis.Redis[bytes], settings: Settings
+) -> None:
+    render, demand = renderer(redis_conn, settings)
+    submit_frame(redis_conn, settings, CAMERA, 20)  # the newest frame, captured now
+    shown_at = time.time()
+    render.step(block_ms=10)
+    demand.want(CAMERA, LIVE_INTERVAL)
+    x, y, w, h = BOX
+    for number in range(10):  # 200 px/s to the right, until 0.2 s before that frame
+        captured = shown_at - 0.2 - (9 - number) * 0.04
+        box = (x + 8 * number, y, w, h)
+        result = publish(redis_conn, settings, CAMERA, number, box, captured)
+        publish_tracks(redis_conn, settings, result)
+    render.step(block_ms=50)
+
+    snap = snapshot(redis_conn, settings)
+    assert snap is not None and snap.frame_number == 9
+    image = pixels(snap)
+    happy = np.array(EMOTION_BGR[HAPPY])
+    trailing, there = x + 8 * 9, x + 8 * 9 + 40  # where the result says; 0.2 s on
+    assert np.abs(image[y + h // 2, there].astype(int) - happy).max() < 40
+    assert abs(int(image[y + h // 2, trailing].mean()) - 128) < 10  # no box left behind
