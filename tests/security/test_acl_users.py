@@ -17,7 +17,7 @@ from tests.security.servers import Passwords, SecureRedis, system_redis_server
 def test_setuser_lines_make_the_three_users_on_a_running_server(
     tmp_path: Path, passwords: Passwords
 ) -> None:
-    server = RedisProcess(tmp_path, False, [], executable=system_redis_server()).start()
+    server = RedisProcess(tmp_path, executable=system_redis_server()).start()
     try:
         env = {password_variable(role): password for role, password in passwords.roles.items()}
         printed = subprocess.run(
