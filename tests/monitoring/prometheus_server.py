@@ -67,7 +67,7 @@ def start_prometheus(stack: ExitStack, folder: Path, config: str) -> str:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    stack.callback(_stop, process)
+    stack.callback(stop, process)
     base = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
@@ -83,7 +83,8 @@ def start_prometheus(stack: ExitStack, folder: Path, config: str) -> str:
     return base
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 10 s."""
     process.terminate()
     try:
         process.wait(timeout=10)

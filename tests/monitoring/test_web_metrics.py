@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.monitoring import PROMETHEUS_CONFIG, dashboard_queries, load_yaml, require_binary
-from tests.monitoring.prometheus_server import free_port, query, start_prometheus, wait_for
+from tests.monitoring.prometheus_server import free_port, query, start_prometheus, stop, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -63,21 +63,12 @@ def live_view(redis_url: str, tmp_path: Path) -> Iterator[LiveView]:
         process = subprocess.Popen(
             [*command, *ports], env=env, stdout=log, stderr=subprocess.STDOUT
         )
-        stack.callback(_stop, process)
+        stack.callback(stop, process)
         config = {"global": {"scrape_interval": "1s"}, "scrape_configs": [web_job(metrics_port)]}
         prometheus = start_prometheus(stack, tmp_path, json.dumps(config))
         url = f"http://127.0.0.1:{web_port}"
         wait_for("the live view to answer", lambda: _status(f"{url}/healthz") == 200, 30)
         yield LiveView(url, f"http://127.0.0.1:{metrics_port}/metrics", token, prometheus)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def _status(url: str, token: str | None = None) -> int:
