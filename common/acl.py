@@ -13,8 +13,8 @@
                hints and its leases (taken, renewed and given back by Lua scripts)
     reader     results, aggregate and tracks streams and channels, counters, pending
                lists, the camera set: read only
-    web        the live view (``ferstream web``): reads results and tracks streams,
-               counters, the camera set and the cameras' newest frames; writes only
+    web        the live view (``ferstream web``): reads results, tracks and aggregate
+               streams, counters, the camera set and the cameras' newest frames; writes only
                the annotated frames it renders (short-lived keys, ``SET PX``)
 
 Every rule is derived from what the role's real processes send (``tests/security``
@@ -266,6 +266,7 @@ def acl_users(settings: Settings) -> list[AclUser]:
                 f"%R~{prefix}:cameras",
                 f"%R~{prefix}:frame:*",
                 f"~{prefix}:rendered:*",
+                f"%R~{prefix}:aggregate:*",
             ),
             (),
         ),

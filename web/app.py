@@ -4,12 +4,14 @@ keeps what the grid's tiles show; every picture is its short-lived annotated fra
 
     GET /                               the camera grid
     GET /camera/<id>                    one camera: live frame, timeline, recent results
-    GET /api/config                     emotions and their colours, timeline length, privacy
+    GET /api/config                     emotions and their colours, timeline length, privacy,
+                                        results mode
     GET /api/cameras                    every camera's tile figures
     GET /api/cameras/<id>/latest.jpg    its annotated frame (``?live=1``: a camera page's)
     GET /api/cameras/<id>/stream.mjpg   the same as MJPEG, each new drawing once
     GET /api/cameras/<id>/events        SSE: results and tracks (``Last-Event-ID`` resumes)
-    GET /api/cameras/<id>/history       the timeline's last minutes and the recent results
+    GET /api/cameras/<id>/history       the timeline's last minutes (results, tracks, or in
+                                        results mode aggregate the windows), recent results
     GET /metrics                        Prometheus
     GET /healthz                        ok (the only path open without credentials)
 """
@@ -37,11 +39,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from common.errors import FerStreamError, SchemaError
+from common.keys import aggregate_stream
 from common.metrics import WebMetrics
 from common.palette import emotion_css
-from common.results import RESULTS, TRACKS
+from common.results import AGGREGATE_FIELD, RESULTS, TRACKS
 from common.settings import Settings
-from common.wire import EMOTIONS, Result, Tracks, check_camera_id
+from common.wire import EMOTIONS, Aggregate, Result, Tracks, check_camera_id
 from web import streams
 from web.auth import Credentials, RequireCredentials
 from web.demand import GRID_INTERVAL, LIVE_INTERVAL, Demand
@@ -93,6 +96,9 @@ class LiveView:
                 "privacy": self.settings.privacy,
                 "frames_kept": self.settings.keeps_latest_frame,
                 "grid_interval_s": GRID_INTERVAL,
+                "results_mode": self.settings.results_mode,
+                "aggregate_window_s": self.settings.aggregate_window,
+                "aggregate_min_faces": self.settings.aggregate_min_faces,
             }
         )
 
@@ -177,10 +183,20 @@ class LiveView:
                     for t in decoded_tracks
                 ],
                 "recent": [r.to_json_dict() for r in decoded_results[-RECENT_RESULTS:]],
+                "aggregates": await self._aggregates(camera_id, since),
                 "last_event_id": position.event_id,
             },
             headers=NO_STORE,
         )
+
+    async def _aggregates(self, camera_id: str, since_ms: int) -> list[list[Any]]:
+        """Results mode aggregate: the camera's closed windows since ``since_ms``, each
+        ``[start, end, counts per emotion]`` (no face's own result exists to show)."""
+        if not self.settings.aggregating:
+            return []
+        entries = await self._entries(aggregate_stream(self.prefix, camera_id), since_ms)
+        windows = _decoded(entries, AGGREGATE_FIELD, Aggregate.decode)
+        return [[w.start, w.end, list(w.counts)] for w in windows]
 
     async def _entries(self, key: str, since_ms: int) -> list[Any]:
         found: list[Any] = await self.client.xrange(

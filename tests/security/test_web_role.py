@@ -17,7 +17,7 @@ from common.errors import AccessDenied
 from common.keys import counts_hash, latest_frame, rendered_frame, results_stream
 from common.settings import Settings
 from tests.security.servers import Passwords, SecureRedis
-from tests.web import publish, submit_frame
+from tests.web import close_window, publish, submit_frame
 from tests.web.conftest import free_port
 from web.server import background
 
@@ -73,6 +73,22 @@ def test_the_live_view_renders_and_serves_as_the_web_user(
             chunks = frames.iter_bytes()
             assert b"image/jpeg" in next(chunks)
         assert http.get("/api/cameras").json()["cameras"][0]["submitted"] == 1
+    assert server.acl_log() == []
+
+
+def test_the_live_view_reads_aggregate_windows_as_the_web_user(
+    server: SecureRedis, web_settings: Settings
+) -> None:
+    """Results mode aggregate: the windows a worker closed, read for the timeline."""
+    aggregate = {"results_mode": "aggregate", "aggregate_min_faces": 2}
+    worker = connect(server.access(WORKER))
+    close_window(worker, Settings(redis_url=server.url, **aggregate), CAMERA, faces=3)
+    with (
+        background(web_settings.with_changes(**aggregate)) as service,
+        httpx.Client(base_url=service.url) as http,
+    ):
+        windows = http.get(f"/api/cameras/{CAMERA}/history").json()["aggregates"]
+    assert [sum(counts) for _, _, counts in windows] == [3]
     assert server.acl_log() == []
 
 

@@ -14,6 +14,7 @@ from common.settings import Settings
 from common.wire import Box, FaceResult, Result, StageTimings, TrackedFace, Tracks
 from producer.frames import CapturedFrame
 from producer.submit import FrameSubmitter
+from worker import aggregation
 from worker.publisher import publish_result
 
 HAPPY = 3
@@ -81,3 +82,31 @@ def publish_tracks(connection: redis.Redis[bytes], settings: Settings, result: R
     )
     key = tracks_stream(settings.key_prefix, result.camera_id)
     connection.xadd(key, {TRACKS_FIELD: tracks.encode()})
+
+
+def close_window(
+    connection: redis.Redis[bytes], settings: Settings, camera_id: str, faces: int
+) -> float:
+    """Results mode aggregate: ``faces`` happy faces in one window of ``camera_id`` that
+    ended a while ago, added and closed as workers add and close it; its start."""
+    now = time.time()
+    captured = (
+        aggregation.window_start(now, settings.aggregate_window) - 3 * settings.aggregate_window
+    )
+    with connection.pipeline() as pipeline:
+        for second in range(faces):
+            face = FaceResult(Box(*BOX), HAPPY, PROBABILITIES)
+            result = Result(
+                camera_id=camera_id,
+                frame_number=second,
+                captured_at=captured + second * 0.1,
+                faces=(face,),
+                timings=StageTimings(0.001, 0.002, 0.01, 0.005, 0.02),
+                worker_id="test-worker",
+                model_id="test-model",
+                published_at=now,
+            )
+            aggregation.add_faces(pipeline, settings, result)
+        pipeline.execute()
+    aggregation.close_due(connection, settings, camera_id, now)
+    return captured

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from common.settings import Settings
-from tests.web import publish, submit_frame
+from tests.web import HAPPY, close_window, publish, submit_frame
 from tests.web.conftest import free_port
 from web.server import WebService, background
 
@@ -175,3 +175,25 @@ def test_a_drawing_another_renderer_left_in_redis_is_served_from_its_key(
     picture = http.get("/api/cameras/elsewhere/latest.jpg")
     assert picture.status_code == 200 and picture.content == b"\xff\xd8x"
     assert picture.headers["x-frame-number"] == "9" and picture.headers["x-stale"] == "1"
+
+
+def test_in_aggregate_mode_the_timeline_reads_the_cameras_closed_windows(
+    redis_conn: redis.Redis[bytes], web_settings: Settings
+) -> None:
+    settings = web_settings.with_changes(results_mode="aggregate", aggregate_min_faces=3)
+    start = close_window(redis_conn, settings, CAMERA, faces=4)
+    close_window(redis_conn, settings, "hall", faces=2)  # under k: never published
+    with background(settings) as service, httpx.Client(base_url=service.url) as http:
+        config = http.get("/api/config").json()
+        history = http.get(f"/api/cameras/{CAMERA}/history").json()
+        few = http.get("/api/cameras/hall/history").json()
+    assert config["results_mode"] == "aggregate" and config["aggregate_min_faces"] == 3
+    [[first, end, counts]] = history["aggregates"]
+    assert (first, end - first) == (start, settings.aggregate_window)
+    assert counts[HAPPY] == 4 == sum(counts)
+    assert history["results"] == [] and few["aggregates"] == []
+
+
+def test_in_faces_mode_no_window_is_read(live: WebService, http: httpx.Client) -> None:
+    assert http.get("/api/config").json()["results_mode"] == "faces"
+    assert http.get(f"/api/cameras/{CAMERA}/history").json()["aggregates"] == []

@@ -30,6 +30,7 @@ from common.metrics import TrackMetrics
 from common.settings import Settings
 from ferstream.cameras import synthetic_cameras
 from ferstream.local import local_stack
+from tests.web import close_window
 from tests.web.conftest import free_port
 from tracking.service import TrackService, TrackServiceConfig
 
@@ -230,3 +231,33 @@ def test_wrong_credentials_get_401_in_the_browser_and_right_ones_the_grid(
     finally:
         output = stopped(secured)
     assert TOKEN not in output
+
+
+def test_in_aggregate_mode_the_camera_page_shows_the_windows(
+    redis_conn: redis.Redis[bytes], settings: Settings, page: Page
+) -> None:
+    """No face's own result exists: the timeline is the camera's closed windows, and
+    both pages say so."""
+    aggregate = settings.with_changes(results_mode="aggregate", aggregate_min_faces=3)
+    close_window(redis_conn, aggregate, CAMERAS[0], faces=4)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    web = ferstream_web(
+        aggregate, port, FERSTREAM_RESULTS_MODE="aggregate", FERSTREAM_AGGREGATE_MIN_FACES="3"
+    )
+    try:
+        started(web, url)
+        page.goto(f"{url}camera/{CAMERAS[0]}")
+        page.wait_for_function(
+            "() => Number(document.querySelector('#timeline').dataset.points) > 0"
+        )
+        emotions = page.locator("#timeline rect").evaluate_all(
+            "rs => rs.map(r => r.dataset.emotion)"
+        )
+        assert emotions and set(emotions) == {"happy"}
+        assert "aggregate mode" in (page.locator("#privacy").text_content() or "")
+        assert "window of at least 3 faces" in (
+            page.locator("#timeline-title").text_content() or ""
+        )
+    finally:
+        stopped(web)

@@ -2,6 +2,8 @@
 // (stacked shares per time bin, and per track once tracks exist), the recent results.
 // Results and tracks arrive over Server-Sent Events; the last event id is kept in
 // sessionStorage so that a reload resumes where the page left off (Last-Event-ID).
+// In results mode aggregate there are no per-face results: the timeline shows the
+// camera's closed windows instead, read again every AGGREGATE_POLL_MS.
 "use strict";
 
 const cameraId = decodeURIComponent(location.pathname.split("/").pop());
@@ -9,6 +11,7 @@ const base = `/api/cameras/${encodeURIComponent(cameraId)}`;
 const BINS = 60;
 const TRACK_ROWS = 6;
 const RECENT_ROWS = 15;
+const AGGREGATE_POLL_MS = 5000;
 const storageKey = `ferstream-last-event:${cameraId}`;
 
 let config = null;
@@ -18,6 +21,7 @@ const trackBins = new Map(); // track id -> Map(bin index -> counts per label, -
 const trackSeen = new Map(); // track id -> last time seen
 let points = 0;
 let counted = { results: "0-0", tracks: "0-0" }; // stream entries already in the timeline
+let windowsUntil = 0; // the end of the newest aggregate window in the timeline
 
 function binOf(t) { return Math.floor(t / binSeconds); }
 
@@ -41,6 +45,26 @@ function addResult(publishedAt, labels) {
   for (const label of labels) counts[label] += 1;
   bins.set(index, counts);
   points += 1;
+}
+
+function addWindow(start, end, counts) {
+  // an aggregate window's counts, spread over the bins it covers by their overlap
+  if (end <= windowsUntil) return;
+  windowsUntil = end;
+  for (let index = binOf(start); index * binSeconds < end; index++) {
+    const overlap = Math.min(end, (index + 1) * binSeconds) - Math.max(start, index * binSeconds);
+    if (overlap <= 0) continue;
+    const binCounts = bins.get(index) || new Array(config.emotions.length).fill(0);
+    counts.forEach((count, label) => { binCounts[label] += (count * overlap) / (end - start); });
+    bins.set(index, binCounts);
+  }
+  points += 1;
+}
+
+async function readWindows() {
+  const response = await fetch(`${base}/history`, { cache: "no-store" });
+  if (!response.ok) return;
+  for (const [start, end, counts] of (await response.json()).aggregates) addWindow(start, end, counts);
 }
 
 function addTracks(publishedAt, tracks) {
@@ -172,6 +196,12 @@ function follow(after, resumed) {
   for (const [t, labels] of history.results) addResult(t, labels);
   for (const [t, tracks] of history.tracks) addTracks(t, tracks);
   for (const result of history.recent) addRow(result);
+  for (const [start, end, counts] of history.aggregates) addWindow(start, end, counts);
+  if (config.results_mode === "aggregate") {
+    document.getElementById("timeline-title").textContent +=
+      `, per ${config.aggregate_window_s} s window of at least ${config.aggregate_min_faces} faces`;
+    setInterval(readWindows, AGGREGATE_POLL_MS);
+  }
   const [results, tracks] = history.last_event_id.split(",");
   counted = { results, tracks };
   const stored = sessionStorage.getItem(storageKey);

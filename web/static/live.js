@@ -48,4 +48,8 @@ function privacyNote(element, config) {
   element.textContent = config.frames_kept
     ? `privacy ${config.privacy}: annotated frames are kept a few seconds, in memory only`
     : `privacy ${config.privacy}: no frame is kept; boxes and labels only`;
+  if (config.results_mode === "aggregate") {
+    element.textContent += ` · aggregate mode: emotion counts per ${config.aggregate_window_s} s ` +
+      `window of at least ${config.aggregate_min_faces} faces, no face's own result`;
+  }
 }
