@@ -9,10 +9,10 @@ does any of this: the frame is the one its producer keeps (``common.keys.latest_
 With tracks (``ferstream track``) the drawing follows them: each new ``Tracks`` message
 is drawn with its frame's result, so faces carry their track id and smoothed label, and
 each tracked box is moved along its track to where its face is in the newer frame it is
-drawn on (``web.motion``). If
-the frame is gone (its key expired: the producer stopped) the last drawing stays,
-marked stale; so does a camera whose results stopped for ``web_stale_seconds``. Under
-strict privacy no frame is kept: boxes and labels are drawn on a grey canvas.
+drawn on (``web.motion``). If the frame is gone (its key expired: the producer stopped)
+the last drawing stays, marked stale; so does a camera whose results stopped for
+``web_stale_seconds``. Under strict privacy no frame is kept: boxes and labels are drawn
+on a grey canvas.
 """
 
 from __future__ import annotations
