@@ -32,19 +32,28 @@ from common.settings import OVERFLOW_POLICIES
 QUEUE_FULL = dropped("queue_full")
 BLOCK_POLL_SECONDS = 0.01
 
-# Pop the camera's oldest pending ids past the bound; each one still in the RQ queue is
-# taken out of it, its job deleted and counted. Ids a worker already took are skipped,
-# unless their job is gone: it expired unread, and the worker that took it skipped it.
+# Take the camera's oldest pending ids off its list, as many as it holds past the bound;
+# each one still in the RQ queue is taken out of it, its job deleted and counted. Ids a
+# worker already took stay: the worker's start takes them off, and if the worker is gone
+# a sweep settles them (RQ's stuck rule, or ``dropped:expired`` once their job is gone).
+# An id a worker took whose job is gone (it expired unread, the worker skipped it) is
+# counted here.
 _TRIM = """
+local excess = redis.call('LLEN', KEYS[1]) - tonumber(ARGV[1])
 local dropped = 0
-while redis.call('LLEN', KEYS[1]) > tonumber(ARGV[1]) do
-  local id = redis.call('LPOP', KEYS[1])
+if excess <= 0 then return 0 end
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if excess <= 0 then break end
   if redis.call('LREM', KEYS[2], 1, id) == 1 then
+    redis.call('LREM', KEYS[1], 1, id)
     redis.call('DEL', ARGV[2] .. id)
     redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
     dropped = dropped + 1
+    excess = excess - 1
   elseif redis.call('EXISTS', ARGV[2] .. id) == 0 then
+    redis.call('LREM', KEYS[1], 1, id)
     redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
+    excess = excess - 1
   end
 end
 return dropped

@@ -35,7 +35,11 @@ def test_producers_and_workers_ride_through_a_redis_restart(
 
     stack.wait_cameras(60)
     connection = stack.server.client()
-    took = wait_until(lambda: settled(connection, CAMERAS), 120, "every frame settled")
+    try:
+        took = wait_until(lambda: settled(connection, CAMERAS), 120, "every frame settled")
+    except AssertionError as exc:
+        books = {camera: ledger(connection, camera) for camera in CAMERAS}
+        raise AssertionError(f"{exc}: {books}") from None
 
     books = {camera: ledger(connection, camera) for camera in CAMERAS}
     print(f"settled {took:.1f}s after the cameras stopped: {books}")

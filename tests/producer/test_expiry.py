@@ -17,6 +17,7 @@ from common.keys import pending_list
 from common.settings import Settings
 from producer.submit import FrameSubmitter
 from tests.producer.test_backpressure import fresh_frame, submit_many
+from worker.reaping import settle_expired
 from worker.rqworker import FerWorker
 
 BOUND = 2
@@ -66,3 +67,26 @@ def test_frames_a_worker_skipped_as_expired_are_counted_by_the_next_trim(
     counts = read_counts(redis_conn, bounded.key_prefix, "late")
     assert counts.dropped == {"expired": BOUND}
     assert balance(redis_conn, bounded, "late") == (2 * BOUND, 2 * BOUND)
+
+
+def test_a_frame_a_worker_took_and_lost_stays_pending_until_it_is_counted(
+    redis_conn: redis.Redis[bytes], settings: Settings, rq_queue: Queue
+) -> None:
+    """A worker took the oldest frame off the queue and died before starting it (or lost
+    it in a Redis restart). The trim past the bound drops only frames still waiting: the
+    taken one stays pending, so once its job expires unread the sweep counts it."""
+    bounded = settings.with_changes(max_pending_per_camera=BOUND)
+    submitter = FrameSubmitter(redis_conn, bounded)
+    taken, *_ = submit_many(submitter, "lost", BOUND)
+    assert taken is not None
+    assert redis_conn.lmove(rq_queue.key, rq_queue.intermediate_queue_key) == taken.encode()
+
+    submit_many(submitter, "lost", 2)  # past the bound: the waiting ones go, not the taken one
+
+    assert read_counts(redis_conn, bounded.key_prefix, "lost").dropped == {"queue_full": 2}
+    assert taken.encode() in redis_conn.lrange(pending_list(bounded.key_prefix, "lost"), 0, -1)
+    expire_all(redis_conn, [taken])
+    settle_expired(redis_conn, bounded)  # a live worker's sweep
+    counts = read_counts(redis_conn, bounded.key_prefix, "lost")
+    assert counts.dropped == {"queue_full": 2, "expired": 1}
+    assert balance(redis_conn, bounded, "lost") == (BOUND + 2, BOUND + 2)
