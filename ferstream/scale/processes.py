@@ -35,13 +35,16 @@ def system_redis_server() -> Path:
     return Path(found)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll ``condition`` until true; the seconds it took. AssertionError after ``timeout``."""
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.002
+) -> float:
+    """Poll ``condition`` every ``poll`` seconds until true; the seconds it took.
+    AssertionError after ``timeout``."""
     started = time.monotonic()
     while not condition():
         if time.monotonic() - started > timeout:
             raise AssertionError(f"expected {what} within {timeout:.0f}s")
-        time.sleep(0.002)
+        time.sleep(poll)
     return time.monotonic() - started
 
 

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from rq import Queue, Worker
 
 from common.redis_server import redis_server_executable
 from common.serializer import MsgpackSerializer
-from ferstream.scale import books
+from ferstream.scale import books, processes
 from ferstream.scale.books import Ledger
 from ferstream.scale.processes import RedisNode
 
@@ -124,13 +123,9 @@ def live_workers(connection: redis.Redis[bytes]) -> list[Worker]:
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll ``condition`` until true; the seconds it took. AssertionError after ``timeout``."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"expected {what} within {timeout:.0f}s")
-        time.sleep(0.1)
-    return time.monotonic() - started
+    """``ferstream.scale.processes.wait_until``, polling every 0.1 s: the scenarios'
+    conditions read the books, which is not worth doing every 2 ms."""
+    return processes.wait_until(condition, timeout, what, poll=0.1)
 
 
 def ledger(connection: redis.Redis[bytes], camera_id: str) -> Ledger:
