@@ -26,7 +26,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelManagedConnection, SentinelManagedSSLConnection
 
 # How long a client waits for one sentinel before it asks the next: a dead sentinel's
 # host must not hold up every reconnection behind it.
@@ -34,6 +34,30 @@ SENTINEL_TIMEOUT_SECONDS = 1.0
 # Connection options that go to the sentinels as well as to the master
 _SHARED = ("driver_info", "lib_name", "lib_version")
 _TLS_PREFIX = "ssl_"
+
+
+class _ReplyGuard:
+    """A sentinel-managed connection that drops itself when a read is cut short.
+
+    redis-py's ``SentinelManagedConnection.read_response`` defaults
+    ``disconnect_on_error`` to False (every other connection, its asyncio twin included,
+    defaults to True; redis/redis-py#4292). So when anything but a Redis error (a signal
+    handler's exception: RQ's warm stop while a worker blocks in its dequeue) interrupts
+    a read, the connection goes back to the pool with the reply still on its way, and
+    the next command reads the previous one's reply (a PING answered ``nil``, a MULTI's
+    EXEC answered ``QUEUED``).
+    """
+
+    def read_response(self, *args: Any, disconnect_on_error: bool = True, **kw: Any) -> Any:
+        return super().read_response(*args, disconnect_on_error=disconnect_on_error, **kw)  # type: ignore[misc]
+
+
+class GuardedSentinelConnection(_ReplyGuard, SentinelManagedConnection):
+    pass
+
+
+class GuardedSentinelSSLConnection(_ReplyGuard, SentinelManagedSSLConnection):
+    pass
 
 
 @dataclass(frozen=True)
@@ -80,7 +104,11 @@ class SentinelOptions:
         database and redis-py ``options`` (timeouts, TLS checks, retry)."""
         data = _master_options(url, tls, options)
         manager = Sentinel(list(self.addresses), sentinel_kwargs=self.sentinel_options(data, tls))
-        client: redis.Redis[bytes] = manager.master_for(self.master, **data)
+        data.pop("ssl", None)  # the connection class says it
+        guarded = GuardedSentinelSSLConnection if tls else GuardedSentinelConnection
+        client: redis.Redis[bytes] = manager.master_for(
+            self.master, connection_class=guarded, **data
+        )
         return client
 
     def async_client(

@@ -99,6 +99,29 @@ class FerWorker(SimpleWorker):
         self.stopping = True
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
+    def set_state(self, state: str, pipeline: Any = None) -> None:
+        """RQ's state write; RQ makes the one that opens each dequeue (``idle``) outside
+        its own guard, so a Redis lost between two batches would end the worker. Here
+        it waits for Redis and writes the state once it answers."""
+        if pipeline is not None:
+            super().set_state(state, pipeline)
+            return
+        while True:
+            try:
+                super().set_state(state)
+                return
+            except REDIS_DOWN as exc:
+                if not self.wait_for_redis(exc):
+                    return
+
+    def register_death(self) -> None:
+        """RQ's last words as the worker stops; if Redis is down then, a warning (the
+        pool, or a live worker's sweep, settles what the registration leaves)."""
+        try:
+            super().register_death()  # type: ignore[no-untyped-call]
+        except REDIS_DOWN as exc:
+            log.warning("worker %s could not register its death: %s", self.name, exc)
+
     def check_for_suspension(self, burst: bool) -> None:
         self.riding_outages(super().check_for_suspension, burst)
 

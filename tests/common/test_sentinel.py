@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis.sentinel import SentinelManagedSSLConnection
 
 from common.connection import connect_as
 from common.errors import BrokerUnavailable, FerStreamError
 from common.redis_access import RedisAccess
+from common.sentinel import GuardedSentinelSSLConnection
 from common.settings import Settings
 from ferstream.scale.processes import SYSTEM_REDIS_SERVER
 from ferstream.scale.sentinels import MASTER_NAME, ReplicatedRedis
@@ -66,6 +69,35 @@ def test_the_asyncio_client_reaches_the_master_too(cluster: ReplicatedRedis) -> 
     assert asyncio.run(read()) == b"master"
 
 
+class Interrupted(Exception):
+    """What a signal handler raises into a blocked read (RQ's ``StopRequested``)."""
+
+
+def test_a_read_cut_short_leaves_no_reply_for_the_next_command(cluster: ReplicatedRedis) -> None:
+    """A signal that interrupts a blocking read drops the connection: the next command
+    reads its own reply, not the interrupted one's (redis-py's sentinel connection
+    alone keeps such a connection by default, redis/redis-py#4292)."""
+    client = connect_as(Settings.from_env(cluster.env()))
+    client.set("ferstream-test:probe", b"value")
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(Interrupted):
+            client.blpop(["ferstream-test:empty"], timeout=1)  # replies nil after 1 s
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert client.ping() is True  # not the BLPOP's nil
+    assert client.get("ferstream-test:probe") == b"value"  # not the PING's PONG
+    with client.pipeline() as transaction:  # RQ's register_death: a MULTI/EXEC
+        transaction.hset("ferstream-test:h", "death", "now").expire("ferstream-test:h", 60)
+        assert transaction.execute() == [1, True]
+
+
 def test_a_wrong_sentinel_password_is_a_clear_error_without_it(cluster: ReplicatedRedis) -> None:
     wrong = f"wrong-{secrets.token_hex(8)}"
     env = {**cluster.env(), "FERSTREAM_REDIS_SENTINEL_PASSWORD": wrong}
@@ -100,7 +132,8 @@ def test_tls_reaches_the_master_and_the_sentinels_with_the_same_checks(tmp_path:
     )
     client = RedisAccess.from_settings(settings).client()
     data = client.connection_pool.connection_kwargs
-    assert client.connection_pool.connection_class.__name__ == "SentinelManagedSSLConnection"
+    assert client.connection_pool.connection_class is GuardedSentinelSSLConnection
+    assert issubclass(GuardedSentinelSSLConnection, SentinelManagedSSLConnection)
     assert (data["ssl_ca_certs"], data["ssl_cert_reqs"], data["db"]) == (str(ca), "required", 2)
     assert (data["username"], data["password"]) == ("worker", "data-secret")
     manager = client.connection_pool.sentinel_manager
