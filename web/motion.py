@@ -8,7 +8,9 @@ blur) would trail it. ``TrackMotion`` learns each track's velocity from the came
 detector jitter does not sway), and ``moved`` shifts a result's tracked boxes by velocity
 x the frames' time apart, never more than ``MAX_LEAD_SECONDS`` ahead and never out of
 the frame. A face not on a track,
-or one whose track has no velocity yet (new, or just back from hiding), keeps its box.
+or one whose track has no velocity yet (new, or back after hiding for over
+``MAX_GAP_SECONDS``), keeps its box; one the detector missed on a frame or two moves on
+at once when it is back.
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ class TrackMotion:
     _paths: dict[str, deque[Point]] = field(default_factory=dict)
 
     def observe(self, at: float, seen: Iterable[tuple[str, Box]]) -> None:
-        """The boxes of the tracks seen on the frame captured at ``at`` (producer clock);
-        a track not among them is forgotten until it is seen again."""
+        """The boxes of the tracks seen on the frame captured at ``at`` (producer clock).
+        Only they have a velocity; a track not among them keeps its path for
+        ``MAX_GAP_SECONDS``, so a face the detector missed on a frame or two moves on
+        its box again as soon as it is back."""
         paths: dict[str, deque[Point]] = {}
         for track_id, box in seen:
             path = self._paths.get(track_id) or deque()
@@ -49,12 +53,20 @@ class TrackMotion:
             while at - path[0][0] > WINDOW_SECONDS:
                 path.popleft()
             paths[track_id] = path
-        self._paths = paths
         self.velocities = {
             track_id: velocity
             for track_id, path in paths.items()
             if (velocity := _slope(path)) is not None
         }
+        for track_id, path in self._paths.items():  # unseen now: kept while it may return
+            if track_id not in paths and 0 < at - path[-1][0] <= MAX_GAP_SECONDS:
+                paths[track_id] = path
+        self._paths = paths
+
+    @property
+    def kept(self) -> frozenset[str]:
+        """The tracks whose path is kept: seen within the last ``MAX_GAP_SECONDS``."""
+        return frozenset(self._paths)
 
     def observe_tracks(self, tracks: Tracks) -> None:
         """``observe`` for a ``Tracks`` message."""

@@ -56,6 +56,23 @@ def test_a_new_or_returning_track_has_no_velocity_yet() -> None:
     assert motion.velocities == {}
 
 
+def test_a_track_missed_for_a_frame_or_two_moves_on_at_once_when_it_is_back() -> None:
+    motion = TrackMotion()
+    walked(motion, speed=150.0, frames=12)
+    missed = T0 + 12 / FPS
+    motion.observe(missed, [])  # the detector missed the face on two frames
+    motion.observe(missed + 1 / FPS, [])
+    assert motion.velocities == {}  # an unseen track is not moved
+    back = Box(round(100 + 150.0 * 14 / FPS), 200, 80, 80)
+    motion.observe(missed + 2 / FPS, [("0000000a", back)])
+    vx, _ = motion.velocities["0000000a"]
+    assert vx == pytest.approx(150.0, abs=5.0)
+    motion.observe(missed + 2 / FPS + MAX_GAP_SECONDS - 0.1, [])
+    assert motion.kept == {"0000000a"}
+    motion.observe(missed + 2 / FPS + MAX_GAP_SECONDS + 0.1, [])
+    assert motion.kept == frozenset()  # unseen for longer: forgotten
+
+
 def test_boxes_go_no_further_than_the_lead_and_stay_in_the_frame() -> None:
     motion = TrackMotion()
     last = walked(motion, speed=200.0, frames=12)
