@@ -5,8 +5,10 @@ through, a failover at that moment ended the worker (the pool restarted it)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from rq import Queue
 from rq.worker import WorkerStatus
 
@@ -21,14 +23,25 @@ from worker.rqworker import FerWorker
 OUTAGE_SECONDS = 1.0
 
 
-def idle_worker(server: RedisProcess, pipeline: FramePipeline) -> FerWorker:
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RedisProcess]:
+    started = RedisProcess(tmp_path, appendonly=False).start()
+    try:
+        yield started
+    finally:
+        started.kill()
+
+
+@pytest.fixture
+def worker(server: RedisProcess, frame_pipeline: FramePipeline) -> FerWorker:
+    """A registered worker, as it is between two batches."""
     settings = Settings(redis_url=server.url)
     connection = connect(server.url)
     queue = Queue(settings.queue_name, connection=connection, serializer=MsgpackSerializer)
     worker = FerWorker(
         [queue],
         settings=settings,
-        pipeline=pipeline,
+        pipeline=frame_pipeline,
         metrics=worker_metrics(),
         connection=connection,
     )
@@ -37,35 +50,25 @@ def idle_worker(server: RedisProcess, pipeline: FramePipeline) -> FerWorker:
 
 
 def test_the_idle_state_waits_for_redis_and_is_written_once_it_answers(
-    tmp_path: Path, frame_pipeline: FramePipeline
+    server: RedisProcess, worker: FerWorker
 ) -> None:
-    server = RedisProcess(tmp_path, appendonly=False).start()
-    try:
-        worker = idle_worker(server, frame_pipeline)
-        server.kill()
-        restart = threading.Timer(OUTAGE_SECONDS, server.start)
-        restart.start()
-        worker.set_state(WorkerStatus.IDLE)  # raised ConnectionError before
-        restart.join()
+    server.kill()
+    restart = threading.Timer(OUTAGE_SECONDS, server.start)
+    restart.start()
+    worker.set_state(WorkerStatus.IDLE)  # raised ConnectionError before
+    restart.join()
 
-        client = server.client()
-        assert client.hget(worker.key, "state") == b"idle"
-        # the restart lost the server's memory: the worker registered anew
-        assert client.hexists(worker.key, "birth")
-        assert client.sismember("rq:workers", worker.key)
-    finally:
-        server.kill()
+    client = server.client()
+    assert client.hget(worker.key, "state") == b"idle"
+    # the restart lost the server's memory: the worker registered anew
+    assert client.hexists(worker.key, "birth")
+    assert client.sismember("rq:workers", worker.key)
 
 
 def test_a_worker_stopping_while_redis_is_down_stops_with_a_warning(
-    tmp_path: Path, frame_pipeline: FramePipeline
+    server: RedisProcess, worker: FerWorker
 ) -> None:
-    server = RedisProcess(tmp_path, appendonly=False).start()
-    try:
-        worker = idle_worker(server, frame_pipeline)
-        server.kill()
-        worker.stopping = True  # a stop requested: no wait for a Redis that may not return
-        worker.set_state(WorkerStatus.IDLE)
-        worker.register_death()  # RQ's teardown: raised ConnectionError before
-    finally:
-        server.kill()
+    server.kill()
+    worker.stopping = True  # a stop requested: no wait for a Redis that may not return
+    worker.set_state(WorkerStatus.IDLE)
+    worker.register_death()  # RQ's teardown: raised ConnectionError before
