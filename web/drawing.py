@@ -1,14 +1,18 @@
 """Drawing one annotated frame: ``ferstream analyze``'s boxes, labels and colours on the
-camera's newest frame (or, without one, on a grey canvas: boxes only), JPEG-encoded."""
+camera's newest frame (or, without one, on a grey canvas: boxes only), JPEG-encoded; in
+results mode aggregate, a camera's newest window: its emotion mix as bars, no frame."""
 
 from __future__ import annotations
+
+import time
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from common.errors import InvalidFrame
-from common.wire import Frame, Result, Tracks
+from common.palette import EMOTION_BGR
+from common.wire import EMOTIONS, Aggregate, Frame, Result, Tracks
 from ferstream.analyze import annotate
 from producer.encoding import encode_jpeg, fit_within
 from tracking.tracker import TrackState
@@ -21,6 +25,10 @@ JPEG_QUALITY = 80
 CANVAS = (480, 640)  # height, width of the grey canvas when no frame may be kept
 CANVAS_GREY = 64
 STALE_TEXT = "STALE"
+WINDOW_CANVAS = (360, 640)  # height, width of a window's bars
+WINDOW_GREY = 40
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+_WHITE = (255, 255, 255)
 
 
 def frame_image(frame: Frame, reduced: bool = False) -> tuple[Image, float]:
@@ -86,4 +94,30 @@ def mark_stale(jpeg: bytes) -> bytes:
     (width, height), baseline = cv2.getTextSize(STALE_TEXT, font, size, 2)
     cv2.rectangle(image, (8, 8), (20 + width, 20 + height + baseline), (0, 0, 160), cv2.FILLED)
     cv2.putText(image, STALE_TEXT, (14, 14 + height), font, size, (255, 255, 255), 2, cv2.LINE_AA)
+    return encode_jpeg(image, JPEG_QUALITY)
+
+
+def window_mix(window: Aggregate) -> bytes:
+    """JPEG of ``window``'s emotion mix: a bar per emotion, in the palette's colours, its
+    share and count beside it, the window's end (this host's clock) and faces above.
+
+    Drawn on grey, never on the camera's frame: a frame showing one person beside the
+    mix of a window that person alone may have filled would tell that person's emotions,
+    which this mode exists not to publish."""
+    height, width = WINDOW_CANVAS
+    image = np.full((height, width, 3), WINDOW_GREY, dtype=np.uint8)
+    ended = time.strftime("%H:%M:%S", time.localtime(window.end))
+    seconds = window.end - window.start
+    title = f"{window.faces} faces in the {seconds} s to {ended}"
+    cv2.putText(image, title, (16, 38), _FONT, 0.95, _WHITE, 2, cv2.LINE_AA)
+    left, longest, row = 150, width - 150 - 150, (height - 64) // len(EMOTIONS)
+    for index, (emotion, count) in enumerate(zip(EMOTIONS, window.counts, strict=True)):
+        share = count / window.faces if window.faces else 0.0
+        top, baseline = 58 + index * row, 58 + index * row + row - 12
+        cv2.putText(image, emotion, (16, baseline), _FONT, 0.8, _WHITE, 2, cv2.LINE_AA)
+        right = left + max(2, round(share * longest))
+        colour = EMOTION_BGR[index]
+        cv2.rectangle(image, (left, top + 4), (right, top + row - 4), colour, cv2.FILLED)
+        figure = f"{share:.0%} ({count})"
+        cv2.putText(image, figure, (right + 10, baseline), _FONT, 0.8, _WHITE, 2, cv2.LINE_AA)
     return encode_jpeg(image, JPEG_QUALITY)

@@ -13,6 +13,11 @@ drawn on (``web.motion``). If the frame is gone (its key expired: the producer s
 the last drawing stays, marked stale; so does a camera whose results stopped for
 ``web_stale_seconds``. Under strict privacy no frame is kept: boxes and labels are drawn
 on a grey canvas.
+
+In results mode aggregate there is no face result to draw: the renderer follows each
+camera's published windows instead and draws the newest one's emotion mix as bars, on
+grey, never on the frame (``web.drawing.window_mix``); the drawing is marked stale when
+no window came for a window's length and ``web_stale_seconds`` more.
 """
 
 from __future__ import annotations
@@ -30,11 +35,11 @@ import redis
 from common.accounting import counts_from
 from common.connection import ride_through
 from common.errors import FerStreamError
-from common.keys import cameras_set, counts_hash, latest_frame, rendered_frame
+from common.keys import aggregate_stream, cameras_set, counts_hash, latest_frame, rendered_frame
 from common.metrics import WebMetrics
-from common.results import RESULTS, TRACKS
+from common.results import AGGREGATE_FIELD, RESULTS, TRACKS
 from common.settings import Settings
-from common.wire import Frame, Result, Tracks
+from common.wire import Aggregate, Frame, Result, Tracks
 from web import drawing
 from web.demand import LIVE_INTERVAL, Demand
 from web.motion import TrackMotion, moved
@@ -61,6 +66,7 @@ class CameraView:
     tracks: Tracks | None = None
     tracks_at: float = 0.0  # when the newest Tracks was published (unix seconds)
     motion: TrackMotion = field(default_factory=TrackMotion)  # its tracks' velocities
+    window: Aggregate | None = None  # the newest published window (results mode aggregate)
     dirty: bool = False  # something new to draw
     drawn: tuple[int, int] | None = None  # (result frame, tracks frame) last drawn
     drawn_at: float = 0.0  # monotonic
@@ -132,7 +138,7 @@ class Renderer:
         if now - self._swept_at >= SWEEP_EVERY:
             self._sweep()
             self._swept_at = now
-        return self._draw_due()
+        return self._draw_windows_due() if self.settings.aggregating else self._draw_due()
 
     def _discover(self) -> None:
         members = self.connection.smembers(cameras_set(self.prefix))
@@ -149,6 +155,12 @@ class Renderer:
             self._positions[key] = bytes(newest[0][0]) if newest else b"0-0"
             for _entry_id, fields in reversed(newest):
                 self._take(view, feed is TRACKS, fields)
+        if self.settings.aggregating:
+            key = aggregate_stream(self.prefix, camera_id)
+            newest = self.connection.xrevrange(key, count=1)
+            self._positions[key] = bytes(newest[0][0]) if newest else b"0-0"
+            for _entry_id, fields in newest:
+                self._take_window(view, fields)
         with self._lock:
             self._views[camera_id] = view
 
@@ -166,7 +178,10 @@ class Renderer:
             if view is None:
                 continue
             for _entry_id, fields in entries:
-                self._take(view, kind == f"{self.prefix}:trackstream", fields)
+                if kind == f"{self.prefix}:aggregate":
+                    self._take_window(view, fields)
+                else:
+                    self._take(view, kind == f"{self.prefix}:trackstream", fields)
 
     def _take(self, view: CameraView, is_tracks: bool, fields: dict[bytes, bytes]) -> None:
         feed: Any = TRACKS if is_tracks else RESULTS
@@ -187,6 +202,18 @@ class Renderer:
             view.results.append(message)
         view.dirty = True
 
+    def _take_window(self, view: CameraView, fields: dict[bytes, bytes]) -> None:
+        payload = fields.get(AGGREGATE_FIELD)
+        try:
+            window = Aggregate.decode(payload) if payload is not None else None
+        except FerStreamError as exc:
+            window = None
+            log.warning("skipping an unreadable window of camera %s: %s", view.stats.camera_id, exc)
+        if window is not None:
+            view.window, view.dirty = window, True
+            with self._lock:
+                view.stats.window_faces = window.faces
+
     def _sweep(self) -> None:
         """Counters for every tile; stale marks on drawings whose camera went quiet."""
         views = list(self._views.values())
@@ -198,12 +225,20 @@ class Renderer:
         now = self.clock()
         with self._lock:
             for view, each in zip(views, counts, strict=True):
-                view.stats.counts = each
+                view.stats.count(each, now)
         for view in views:
-            last = view.stats.last_published
-            quiet = last is None or now - last > self.settings.web_stale_seconds
-            if view.snapshot is not None and not view.snapshot.stale and quiet:
+            if view.snapshot is not None and not view.snapshot.stale and self._quiet(view, now):
                 self._mark_stale(view)
+
+    def _quiet(self, view: CameraView, now: float) -> bool:
+        """No new result for ``web_stale_seconds`` (aggregate mode: no window for a
+        window's length and that much more)."""
+        if self.settings.aggregating:
+            last = None if view.window is None else view.window.published_at
+            allowed = self.settings.aggregate_window + self.settings.web_stale_seconds
+        else:
+            last, allowed = view.stats.last_published, self.settings.web_stale_seconds
+        return last is None or now - last > allowed
 
     # -- drawing ---------------------------------------------------------------------
 
@@ -233,6 +268,41 @@ class Renderer:
                 view.drawn_at = now
             pipeline.execute()
         return len(due)
+
+    def _draw_windows_due(self) -> int:
+        """Results mode aggregate: every watched camera with a new window, drawn."""
+        now = time.monotonic()
+        drawn = 0
+        with self.connection.pipeline(transaction=False) as pipeline:
+            for camera_id, view in list(self._views.items()):
+                interval = self.demand.interval(camera_id)
+                if view.window is None or not view.dirty or interval is None:
+                    continue
+                if now - view.drawn_at < interval:
+                    continue
+                view.dirty, view.drawn_at = False, now
+                self._draw_window(pipeline, view, view.window)
+                drawn += 1
+            pipeline.execute()
+        return drawn
+
+    def _draw_window(
+        self, pipeline: redis.client.Pipeline[bytes], view: CameraView, window: Aggregate
+    ) -> None:
+        started = time.perf_counter()
+        snapshot = Snapshot(
+            camera_id=window.camera_id,
+            frame_number=0,  # no frame: the window's end stands as its capture time
+            captured_at=float(window.end),
+            published_at=window.published_at,
+            rendered_at=self.clock(),
+            faces=window.faces,
+            stale=False,
+            jpeg=drawing.window_mix(window),
+        )
+        self._store(pipeline, view, snapshot)
+        self.metrics.renders.labels(camera=window.camera_id).inc()
+        self.metrics.render_seconds.observe(time.perf_counter() - started)
 
     def _pick(self, view: CameraView, now: float) -> tuple[Result, Tracks | None] | None:
         """The newest result, with its frame's tracks while tracks are live."""

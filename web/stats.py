@@ -1,5 +1,8 @@
 """Each camera's live figures, kept as results arrive (by the renderer, once for every
-viewer): frames/s, latency p50/p95, faces in the newest frame, a throughput sparkline."""
+viewer): frames/s, latency p50/p95, faces in the newest frame, a throughput sparkline.
+
+In results mode aggregate no result arrives: frames/s is then the rise of the camera's
+processed counter (read every sweep), and faces are those of its newest window."""
 
 from __future__ import annotations
 
@@ -34,6 +37,8 @@ class CameraStats:
     frame_number: int | None = None
     last_published: float | None = None
     counts: CameraCounts | None = None
+    processed: deque[tuple[float, int]] = field(default_factory=deque)  # (read at, count)
+    window_faces: int | None = None  # of the newest window (results mode aggregate)
 
     def add(self, result: Result) -> None:
         self.recent.append((result.published_at, result.latency))
@@ -45,9 +50,17 @@ class CameraStats:
             self.last_published = result.published_at
         self._forget(result.published_at)
 
+    def count(self, counts: CameraCounts, now: float) -> None:
+        """The camera's counters, as read at ``now``."""
+        self.counts = counts
+        self.processed.append((now, counts.processed))
+        self._forget(now)
+
     def _forget(self, now: float) -> None:
         while self.recent and self.recent[0][0] < now - WINDOW_SECONDS:
             self.recent.popleft()
+        while len(self.processed) > 2 and self.processed[0][0] < now - WINDOW_SECONDS:
+            self.processed.popleft()
         oldest = int(now) - SPARK_SECONDS
         for second in [s for s in self.per_second if s <= oldest]:
             del self.per_second[second]
@@ -58,14 +71,18 @@ class CameraStats:
         latencies = [latency * 1000.0 for _, latency in self.recent]
         p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
         counts = self.counts
+        fps = len(self.recent) / WINDOW_SECONDS
+        if not self.recent and len(self.processed) >= 2:  # no results: the counter's rise
+            (first_at, first), (last_at, last) = self.processed[0], self.processed[-1]
+            fps = (last - first) / (last_at - first_at) if last_at > first_at else 0.0
         return {
             "camera_id": self.camera_id,
-            "fps": round(len(self.recent) / WINDOW_SECONDS, 2),
+            "fps": round(fps, 2),
             "latency_ms": {
                 "p50": None if p50 is None else round(p50, 1),
                 "p95": None if p95 is None else round(p95, 1),
             },
-            "faces": self.faces,
+            "faces": self.faces if self.window_faces is None else self.window_faces,
             "frame_number": self.frame_number,
             "age_s": None if self.last_published is None else round(now - self.last_published, 2),
             "submitted": counts.submitted if counts else 0,

@@ -1,9 +1,10 @@
 """The live view end to end, in Debian's chromium driven by Playwright: a real Redis, real
 workers, synthetic cameras, the track service and ``ferstream web`` as its own process.
 
-The run takes the README's two screenshots, grid.png and camera.png, into the test's own
-folder; ``FERSTREAM_SCREENSHOTS_DIR=docs/web ./dev test tests/web/test_browser.py`` renews
-the README's (a plain test run leaves the work tree as it was).
+The run takes the README's screenshots, grid.png, camera.png and grid-aggregate.png, into
+the test's own folder;
+``FERSTREAM_SCREENSHOTS_DIR=docs/web ./dev test tests/web/test_browser.py`` renews the
+README's (a plain test run leaves the work tree as it was).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from common.metrics import TrackMetrics
 from common.settings import Settings
 from ferstream.cameras import synthetic_cameras
 from ferstream.local import local_stack
-from tests.web import close_window
+from tests.web import close_window, submit_frame
 from tests.web.conftest import free_port
 from tracking.service import TrackService, TrackServiceConfig
 
@@ -233,12 +234,13 @@ def test_wrong_credentials_get_401_in_the_browser_and_right_ones_the_grid(
     assert TOKEN not in output
 
 
-def test_in_aggregate_mode_the_camera_page_shows_the_windows(
-    redis_conn: redis.Redis[bytes], settings: Settings, page: Page
+def test_in_aggregate_mode_the_pages_show_the_windows(
+    redis_conn: redis.Redis[bytes], settings: Settings, page: Page, tmp_path: Path
 ) -> None:
-    """No face's own result exists: the timeline is the camera's closed windows, and
-    both pages say so."""
+    """No face's own result exists: the grid's tile is the newest window's mix (on grey,
+    not the frame), the timeline is the camera's closed windows, and both pages say so."""
     aggregate = settings.with_changes(results_mode="aggregate", aggregate_min_faces=3)
+    submit_frame(redis_conn, aggregate, CAMERAS[0], 1)  # the camera, and a frame kept
     close_window(redis_conn, aggregate, CAMERAS[0], faces=4)
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -247,6 +249,15 @@ def test_in_aggregate_mode_the_camera_page_shows_the_windows(
     )
     try:
         started(web, url)
+        page.goto(url)
+        page.wait_for_function(  # the window's bars: 640x360, a frame's drawing is 4:3
+            "() => [...document.querySelectorAll('img.frame')].some("
+            "i => i.dataset.frame === '0' && i.naturalWidth === 640 && i.naturalHeight === 360)",
+            timeout=30_000,
+        )
+        screenshots = Path(os.environ.get(SCREENSHOTS_DIR) or tmp_path)
+        screenshots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshots / "grid-aggregate.png"))
         page.goto(f"{url}camera/{CAMERAS[0]}")
         page.wait_for_function(
             "() => Number(document.querySelector('#timeline').dataset.points) > 0"

@@ -1,6 +1,7 @@
 """The renderer draws a watched camera's newest result on its newest frame, once, into a
 short-lived key; not a camera nobody watches; the last drawing marked stale when the
-frame is gone; boxes on grey under strict privacy, where no frame is kept."""
+frame is gone; boxes on grey under strict privacy, where no frame is kept; in aggregate
+mode, the newest window's emotion mix on grey."""
 
 from __future__ import annotations
 
@@ -12,17 +13,20 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
+from common.accounting import CameraCounts
 from common.keys import latest_frame, rendered_frame
 from common.metrics import WebMetrics
 from common.palette import EMOTION_BGR
 from common.settings import Settings
 from common.wire import Frame
-from tests.web import BOX, HAPPY, publish, publish_tracks, submit_frame
+from tests.web import BOX, HAPPY, close_window, publish, publish_tracks, submit_frame
 from web.demand import GRID_INTERVAL, LIVE_INTERVAL, Demand
 from web.renderer import Renderer
 from web.snapshot import Snapshot
+from web.stats import CameraStats
 
 CAMERA = "door"
+T0 = 1_800_000_000.0
 
 
 def renderer(connection: redis.Redis[bytes], settings: Settings) -> tuple[Renderer, Demand]:
@@ -172,3 +176,53 @@ def test_a_moving_face_is_boxed_where_it_is_in_the_newer_frame_drawn_on(
     edge = image[y + h // 2, there - 1 : there + 2].astype(int)  # the 2 px line, +-1 px
     assert min(np.abs(column - happy).max() for column in edge) < 40
     assert abs(int(image[y + h // 2, trailing].mean()) - 128) < 10  # no box left behind
+
+
+def test_in_aggregate_mode_a_watched_camera_shows_its_newest_windows_mix_not_its_frame(
+    redis_conn: redis.Redis[bytes], settings: Settings
+) -> None:
+    settings = settings.with_changes(
+        results_mode="aggregate", aggregate_min_faces=3, web_stale_seconds=0.2
+    )
+    later = [0.0]  # seconds the renderer's clock runs ahead
+    demand = Demand()
+    metrics = WebMetrics.create(CollectorRegistry())
+    render = Renderer(redis_conn, settings, metrics, demand, clock=lambda: time.time() + later[0])
+    submit_frame(redis_conn, settings, CAMERA, 1)  # a mid-grey frame, kept
+    close_window(redis_conn, settings, CAMERA, faces=4)  # four happy faces
+    assert render.step(block_ms=10) == 0  # finds the camera and its window; unwatched
+    assert snapshot(redis_conn, settings) is None
+
+    demand.want(CAMERA, GRID_INTERVAL)
+    assert render.step(block_ms=10) == 1
+    assert render.step(block_ms=10) == 0  # no new window: not drawn again
+    snap = snapshot(redis_conn, settings)
+    assert snap is not None and (snap.faces, snap.frame_number, snap.stale) == (4, 0, False)
+    image = pixels(snap)
+    assert image.shape == (360, 640, 3)
+    bar = image[205, 160:480].astype(int)  # happy's row: the whole mix, 100%
+    assert np.abs(bar - np.array(EMOTION_BGR[HAPPY])).max(axis=1).max() < 40
+    assert abs(int(image[340, 600].mean()) - 40) < 10  # grey, not the frame's 128
+
+    render._swept_at = float("-inf")
+    render.step(block_ms=10)
+    found = snapshot(redis_conn, settings)
+    assert found is not None and not found.stale  # a window's length is no silence yet
+
+    later[0] = settings.aggregate_window + 0.3  # no window since, for a window and more
+    render._swept_at = float("-inf")
+    render.step(block_ms=10)
+    found = snapshot(redis_conn, settings)
+    assert found is not None and found.stale
+
+
+def test_without_results_a_tiles_frames_per_second_is_its_processed_counters_rise() -> None:
+    """Results mode aggregate publishes no result: the tile's frames/s comes from the
+    counter the renderer reads every sweep, its faces from the newest window."""
+    stats = CameraStats(CAMERA)
+    assert stats.summary(T0)["fps"] == 0.0
+    for second in range(4):  # 8 frames processed a second
+        stats.count(CameraCounts(CAMERA, submitted=8 * second, processed=8 * second), T0 + second)
+    stats.window_faces = 12
+    summary = stats.summary(T0 + 3)
+    assert (summary["fps"], summary["faces"], summary["processed"]) == (8.0, 12, 24)
