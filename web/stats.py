@@ -74,7 +74,8 @@ class CameraStats:
         fps = len(self.recent) / WINDOW_SECONDS
         if not self.recent and len(self.processed) >= 2:  # no results: the counter's rise
             (first_at, first), (last_at, last) = self.processed[0], self.processed[-1]
-            fps = (last - first) / (last_at - first_at) if last_at > first_at else 0.0
+            rise = max(0, last - first)  # a Redis that lost its counters starts again at 0
+            fps = rise / (last_at - first_at) if last_at > first_at else 0.0
         return {
             "camera_id": self.camera_id,
             "fps": round(fps, 2),
