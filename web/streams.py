@@ -29,6 +29,8 @@ READ_COUNT = 100
 MJPEG_POLL_SECONDS = 0.04  # how often an MJPEG stream looks for a new drawing
 MJPEG_REPEAT_SECONDS = 2.0  # the last drawing again after this long (keeps proxies open)
 BOUNDARY = "ferstreamframe"
+OPENING = f"--{BOUNDARY}\r\n".encode()  # before the stream's first part
+CLOSING = f"\r\n--{BOUNDARY}\r\n".encode()  # after every part: it is complete
 _ENTRY_ID = re.compile(r"\d{1,20}-\d{1,20}")
 
 
@@ -139,31 +141,42 @@ async def mjpeg(
     metrics: WebMetrics,
     held: Callable[[str], Snapshot | None] = lambda _camera: None,
 ) -> AsyncIterator[bytes]:
-    """``multipart/x-mixed-replace`` parts: each new drawing of the camera, once."""
+    """``multipart/x-mixed-replace`` parts: each new drawing of the camera, and again at
+    the next look (``MJPEG_POLL_SECONDS``) unless a newer one is there by then.
+
+    A browser shows a part only once the next part's headers have arrived (Chromium
+    ends a part there, not at its Content-Length or the boundary after it): sent once,
+    each drawing would be shown when the next one came, a frame late, and a quiet
+    camera's last drawing only at the keep-alive repeat (``MJPEG_REPEAT_SECONDS``)."""
     metrics.streams.labels(kind="mjpeg").inc()
     open_streams = metrics.open_streams.labels(kind="mjpeg")
     open_streams.inc()
     loop = asyncio.get_running_loop()
     shown: float | None = None
     sent_at = 0.0
+    unclosed = False  # the last part sent was a new drawing, not yet followed by a part
     try:
         while True:
             demand.want(camera_id, LIVE_INTERVAL)
             snapshot = await read_snapshot(client, prefix, camera_id, held)
             now = loop.time()
             fresh = snapshot is not None and snapshot.rendered_at != shown
-            if snapshot is not None and (fresh or now - sent_at >= MJPEG_REPEAT_SECONDS):
-                shown, sent_at = snapshot.rendered_at, now
-                yield _part(snapshot)
+            due = fresh or unclosed or now - sent_at >= MJPEG_REPEAT_SECONDS
+            if snapshot is not None and due:
+                opening = OPENING if shown is None else b""
+                shown, sent_at, unclosed = snapshot.rendered_at, now, fresh
+                yield opening + _part(snapshot)
             await asyncio.sleep(MJPEG_POLL_SECONDS)
     finally:
         open_streams.dec()
 
 
 def _part(snapshot: Snapshot) -> bytes:
+    """One drawing and the boundary after it (the stream's first boundary, ``OPENING``,
+    comes before its first part)."""
     head = (
-        f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(snapshot.jpeg)}\r\n"
+        f"Content-Type: image/jpeg\r\nContent-Length: {len(snapshot.jpeg)}\r\n"
         f"X-Frame-Number: {snapshot.frame_number}\r\n"
         f"X-Published-At: {snapshot.published_at:.6f}\r\n\r\n"
     )
-    return head.encode() + snapshot.jpeg + b"\r\n"
+    return head.encode() + snapshot.jpeg + CLOSING

@@ -136,6 +136,10 @@ def markdown(result: WebBenchResult) -> str:
         f"| SSE result event | {events['count']} | {events['p50']} | {events['p95']} | "
         f"{events['p99']} | {events['max']} |",
         "",
+        "An MJPEG frame counts as on the page when a browser shows it: once the next "
+        "part's headers have arrived (Chromium ends a part there), which the stream sends "
+        "at its next look (40 ms) as a copy of the frame if no newer one has come.",
+        "",
         "## Memory under churn",
         "",
         f"{o['churn_viewers']} viewers, each opening a camera page (history, MJPEG, SSE), "

@@ -28,7 +28,7 @@ class Seen:
     not_modified: int = 0
     errors: int = 0
     sessions: int = 0
-    frame_latencies: list[float] = field(default_factory=list)  # MJPEG part - published
+    frame_latencies: list[float] = field(default_factory=list)  # MJPEG part shown - published
     event_latencies: list[float] = field(default_factory=list)  # SSE result - published
 
 
@@ -94,6 +94,7 @@ async def _mjpeg(
     client: httpx.AsyncClient, camera: str, stop: asyncio.Event, seen: Seen, record: bool
 ) -> None:
     buffer, last_frame = b"", None
+    showing: float | None = None  # published_at of a new frame a browser does not show yet
     async with client.stream("GET", f"/api/cameras/{camera}/stream.mjpg") as response:
         async for chunk in response.aiter_bytes():
             arrived = time.time()
@@ -103,15 +104,19 @@ async def _mjpeg(
                 if head_end < 0:
                     break
                 headers = _headers(buffer[:head_end])
+                if record and showing is not None:
+                    # a browser shows a part once the next part's headers are in: now
+                    seen.frame_latencies.append(arrived - showing)
+                    showing = None
                 length = int(headers.get("content-length", "0"))
                 if len(buffer) < head_end + 4 + length + 2:
                     break
                 buffer = buffer[head_end + 4 + length + 2 :]
                 seen.pictures += 1
                 frame = headers.get("x-frame-number")
-                if record and frame != last_frame and "x-published-at" in headers:
-                    # a new frame; the stream's keep-alive repeats of the last one are not
-                    seen.frame_latencies.append(arrived - float(headers["x-published-at"]))
+                if frame != last_frame and "x-published-at" in headers:
+                    # a new frame; the stream's copies and keep-alive repeats are not
+                    showing = float(headers["x-published-at"])
                 last_frame = frame
             if stop.is_set():
                 return

@@ -1,8 +1,8 @@
 """The live view end to end, in Debian's chromium driven by Playwright: a real Redis, real
 workers, synthetic cameras, the track service and ``ferstream web`` as its own process.
 
-The run takes the README's screenshots, grid.png, camera.png and grid-aggregate.png, into
-the test's own folder;
+The run takes the README's screenshots, grid.png, camera.png and grid-aggregate.png (and
+camera-aggregate.png), into the test's own folder;
 ``FERSTREAM_SCREENSHOTS_DIR=docs/web ./dev test tests/web/test_browser.py`` renews the
 README's (a plain test run leaves the work tree as it was).
 """
@@ -266,6 +266,12 @@ def test_in_aggregate_mode_the_pages_show_the_windows(
             "rs => rs.map(r => r.dataset.emotion)"
         )
         assert emotions and set(emotions) == {"happy"}
+        windows = page.locator("#recent tr").evaluate_all(
+            "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+        )
+        assert [cells[1:] for cells in windows] == [["4", "happy 100%"]]
+        assert page.locator("#recent-title").text_content() == "recent windows"
+        page.screenshot(path=str(screenshots / "camera-aggregate.png"))
         assert "aggregate mode" in (page.locator("#privacy").text_content() or "")
         assert "window of at least 3 faces" in (
             page.locator("#timeline-title").text_content() or ""

@@ -3,7 +3,8 @@
 // Results and tracks arrive over Server-Sent Events; the last event id is kept in
 // sessionStorage so that a reload resumes where the page left off (Last-Event-ID).
 // In results mode aggregate there are no per-face results: the timeline shows the
-// camera's closed windows instead, read again every AGGREGATE_POLL_MS.
+// camera's closed windows instead, read again every AGGREGATE_POLL_MS, and the table
+// lists the recent windows (their end, faces and emotion mix).
 "use strict";
 
 const cameraId = decodeURIComponent(location.pathname.split("/").pop());
@@ -51,6 +52,7 @@ function addWindow(start, end, counts) {
   // an aggregate window's counts, spread over the bins it covers by their overlap
   if (end <= windowsUntil) return;
   windowsUntil = end;
+  addWindowRow(end, counts);
   for (let index = binOf(start); index * binSeconds < end; index++) {
     const overlap = Math.min(end, (index + 1) * binSeconds) - Math.max(start, index * binSeconds);
     if (overlap <= 0) continue;
@@ -144,6 +146,36 @@ function addRow(result) {
   while (body.children.length > RECENT_ROWS) body.lastChild.remove();
 }
 
+function addWindowRow(end, counts) {
+  const body = document.getElementById("recent");
+  const row = document.createElement("tr");
+  const faces = counts.reduce((sum, count) => sum + count, 0);
+  const mix = counts
+    .map((count, label) => [count, label])
+    .filter(([count]) => count > 0)
+    .sort((a, b) => b[0] - a[0])
+    .map(([count, label]) => `${config.emotions[label]} ${Math.round((100 * count) / faces)}%`)
+    .join(", ") || "–";
+  for (const text of [new Date(end * 1000).toLocaleTimeString(), faces, mix]) {
+    const cell = document.createElement("td");
+    cell.textContent = text;
+    row.append(cell);
+  }
+  row.dataset.windowEnd = end;
+  body.prepend(row);
+  while (body.children.length > RECENT_ROWS) body.lastChild.remove();
+}
+
+function showWindowsTable() {
+  document.getElementById("recent-title").textContent = "recent windows";
+  const head = document.getElementById("recent-head");
+  head.replaceChildren(...["window to", "faces", "emotions"].map((text) => {
+    const cell = document.createElement("th");
+    cell.textContent = text;
+    return cell;
+  }));
+}
+
 async function refreshFigures() {
   const response = await fetch("/api/cameras", { cache: "no-store" });
   if (!response.ok) return;
@@ -196,6 +228,7 @@ function follow(after, resumed) {
   for (const [t, labels] of history.results) addResult(t, labels);
   for (const [t, tracks] of history.tracks) addTracks(t, tracks);
   for (const result of history.recent) addRow(result);
+  if (config.results_mode === "aggregate") showWindowsTable();
   for (const [start, end, counts] of history.aggregates) addWindow(start, end, counts);
   if (config.results_mode === "aggregate") {
     document.getElementById("timeline-title").textContent +=
