@@ -149,18 +149,19 @@ class Renderer:
     def _start(self, camera_id: str) -> None:
         """A new camera: its recent results seed its figures and its first drawing."""
         view = CameraView(CameraStats(camera_id))
-        for feed, count in ((RESULTS, SEED_RESULTS), (TRACKS, 1)):
-            key = feed.key(self.prefix, camera_id)
+        results, tracks = RESULTS.key(self.prefix, camera_id), TRACKS.key(self.prefix, camera_id)
+        seeds: list[tuple[str, int, Callable[[dict[bytes, bytes]], None]]] = [
+            (results, SEED_RESULTS, lambda f: self._take(view, False, f)),
+            (tracks, 1, lambda f: self._take(view, True, f)),
+        ]
+        if self.settings.aggregating:
+            key = aggregate_stream(self.prefix, camera_id)
+            seeds.append((key, 1, lambda f: self._take_window(view, f)))
+        for key, count, take in seeds:
             newest = self.connection.xrevrange(key, count=count)
             self._positions[key] = bytes(newest[0][0]) if newest else b"0-0"
             for _entry_id, fields in reversed(newest):
-                self._take(view, feed is TRACKS, fields)
-        if self.settings.aggregating:
-            key = aggregate_stream(self.prefix, camera_id)
-            newest = self.connection.xrevrange(key, count=1)
-            self._positions[key] = bytes(newest[0][0]) if newest else b"0-0"
-            for _entry_id, fields in newest:
-                self._take_window(view, fields)
+                take(fields)
         with self._lock:
             self._views[camera_id] = view
 
@@ -300,9 +301,7 @@ class Renderer:
             stale=False,
             jpeg=drawing.window_mix(window),
         )
-        self._store(pipeline, view, snapshot)
-        self.metrics.renders.labels(camera=window.camera_id).inc()
-        self.metrics.render_seconds.observe(time.perf_counter() - started)
+        self._keep(pipeline, view, snapshot, started)
 
     def _pick(self, view: CameraView, now: float) -> tuple[Result, Tracks | None] | None:
         """The newest result, with its frame's tracks while tracks are live."""
@@ -345,9 +344,19 @@ class Renderer:
             stale=stale,
             jpeg=jpeg,
         )
-        self._store(pipeline, view, snapshot)
         view.drawn = (result.frame_number, _frame_of(tracks))
-        self.metrics.renders.labels(camera=result.camera_id).inc()
+        self._keep(pipeline, view, snapshot, started)
+
+    def _keep(
+        self,
+        pipeline: redis.client.Pipeline[bytes],
+        view: CameraView,
+        snapshot: Snapshot,
+        started: float,
+    ) -> None:
+        """Store a new drawing (begun at ``started``, ``time.perf_counter()``) and count it."""
+        self._store(pipeline, view, snapshot)
+        self.metrics.renders.labels(camera=snapshot.camera_id).inc()
         self.metrics.render_seconds.observe(time.perf_counter() - started)
 
     def _on_frame(
